@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The one test command (README): installs what it needs on a fresh Debian 12 machine, then runs every
+# check CI runs. Any failure stops the script with a non-zero exit and says which stage failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+stage() { printf '\n==> %s\n' "$*"; }
+trap 'rc=$?; [ $rc -eq 0 ] || printf "\ntest.sh: FAILED in stage: %s (exit %d)\n" "${current_stage:-setup}" "$rc"' EXIT
+run_stage() { current_stage="$1"; shift; stage "$current_stage"; "$@"; }
+
+run_stage "install dependencies" hack/install-deps.sh
+run_stage "format" cargo fmt --all -- --check
+run_stage "clippy" cargo clippy --all-targets -- -D warnings
+run_stage "clippy (mutants)" cargo clippy --all-targets --features mutants -- -D warnings
+run_stage "unit and integration tests" cargo test
+echo
+echo "test.sh: all stages passed"

@@ -1,0 +1,38 @@
+//! The `aurora` command line: one subcommand per file in this folder.
+use clap::{Parser, Subcommand};
+
+/// Aurora: a low-latency coordination daemon for HPC clusters.
+#[derive(Debug, Parser)]
+#[command(name = "aurora", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the build's features and exit.
+    Version,
+}
+
+/// Runs the parsed command; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Version => {
+            let features: Vec<&str> = [
+                ("rdma", cfg!(feature = "rdma")),
+                ("dpdk", cfg!(feature = "dpdk")),
+            ]
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(name, _)| *name)
+            .collect();
+            println!(
+                "aurora {} features: [{}]",
+                env!("CARGO_PKG_VERSION"),
+                features.join(", ")
+            );
+            0
+        }
+    }
+}
