@@ -48,6 +48,7 @@
 //! back to the pool.
 
 mod events;
+pub mod handshake;
 pub mod mem;
 mod pool;
 mod stats;
