@@ -316,6 +316,12 @@ impl Buf {
         self.index as usize * self.region.slab_bytes
     }
 
+    /// Address of the slab's first byte, for fabrics that post raw addresses (an RDMA SGE, an
+    /// io_uring SQE). Writing through it while the `Buf` is alive is the fabric's business only.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.slab_ptr()
+    }
+
     fn slab_ptr(&self) -> *mut u8 {
         debug_assert!((self.index as usize) < self.region.slab_count);
         // SAFETY: index < slab_count, so the offset stays inside the mapping.

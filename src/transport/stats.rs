@@ -18,8 +18,12 @@ pub enum RejectReason {
     Oversize,
     /// The checksum over header and payload does not match.
     BadChecksum,
-    /// The header is malformed in another way (reserved bits, flags, addressing).
-    BadHeader,
+    /// Reserved flag bits are set in the header.
+    ReservedFlags,
+    /// The frame is addressed to another node.
+    WrongDestination,
+    /// The frame claims another sender than the node the connection authenticated as.
+    WrongSender,
     /// The stream ended in the middle of a frame.
     Truncated,
     /// A handshake frame was out of order or malformed (e.g. a consensus frame before the
@@ -41,14 +45,16 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason, in label order.
-    pub const ALL: [RejectReason; 14] = [
+    pub const ALL: [RejectReason; 16] = [
         RejectReason::BadMagic,
         RejectReason::UnsupportedVersion,
         RejectReason::UnknownKind,
         RejectReason::WrongCluster,
         RejectReason::Oversize,
         RejectReason::BadChecksum,
-        RejectReason::BadHeader,
+        RejectReason::ReservedFlags,
+        RejectReason::WrongDestination,
+        RejectReason::WrongSender,
         RejectReason::Truncated,
         RejectReason::HandshakeProtocol,
         RejectReason::HandshakeBadMac,
@@ -67,7 +73,9 @@ impl RejectReason {
             RejectReason::WrongCluster => "wrong_cluster",
             RejectReason::Oversize => "oversize",
             RejectReason::BadChecksum => "bad_checksum",
-            RejectReason::BadHeader => "bad_header",
+            RejectReason::ReservedFlags => "reserved_flags",
+            RejectReason::WrongDestination => "wrong_destination",
+            RejectReason::WrongSender => "wrong_sender",
             RejectReason::Truncated => "truncated",
             RejectReason::HandshakeProtocol => "handshake_protocol",
             RejectReason::HandshakeBadMac => "handshake_bad_mac",
