@@ -52,6 +52,7 @@ pub mod handshake;
 pub mod mem;
 mod pool;
 mod stats;
+pub mod tcp_uring;
 
 pub use events::{DownReason, Event, Remote, SendError, SendErrorKind, TransportError};
 pub use pool::{

@@ -25,7 +25,10 @@ impl BufRing {
     /// Maps a ring of `count` entries (a power of two, at most 32768) and fills it with slabs from
     /// `pool`.
     pub fn new(pool: &BufferPool, count: u16) -> Result<Self, PoolError> {
-        assert!(count.is_power_of_two() && count <= 1 << 15, "buffer ring size {count} must be a power of two <= 32768");
+        assert!(
+            count.is_power_of_two() && count <= 1 << 15,
+            "buffer ring size {count} must be a power of two <= 32768"
+        );
         let map_len_bytes = usize::from(count) * std::mem::size_of::<BufRingEntry>();
         // SAFETY: anonymous mapping, result checked; page alignment is what the kernel requires.
         let ptr = unsafe {
@@ -40,12 +43,23 @@ impl BufRing {
         };
         if ptr == libc::MAP_FAILED {
             let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-            return Err(PoolError::Map { len_bytes: map_len_bytes, errno });
+            return Err(PoolError::Map {
+                len_bytes: map_len_bytes,
+                errno,
+            });
         }
-        let entries = NonNull::new(ptr.cast::<BufRingEntry>()).expect("mmap never returns null on success");
+        let entries =
+            NonNull::new(ptr.cast::<BufRingEntry>()).expect("mmap never returns null on success");
         let slabs: Box<[Buf]> = (0..count).map(|_| pool.take()).collect::<Result<_, _>>()?;
         let len_bytes = u32::try_from(pool.slab_bytes()).expect("slabs are at most 16 MiB");
-        let mut ring = Self { entries, map_len_bytes, count, tail: 0, slabs, len_bytes };
+        let mut ring = Self {
+            entries,
+            map_len_bytes,
+            count,
+            tail: 0,
+            slabs,
+            len_bytes,
+        };
         for bid in 0..count {
             ring.give_back(bid);
         }

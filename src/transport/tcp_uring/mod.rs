@@ -37,7 +37,9 @@ mod reader;
 mod socket;
 
 use super::handshake::{self, Acceptor, ClusterSecret, Connector};
-use super::{Buf, BufferPool, DownReason, Event, PeerId, RejectReason, Remote, SendError, SendErrorKind};
+use super::{
+    Buf, BufferPool, DownReason, Event, PeerId, RejectReason, Remote, SendError, SendErrorKind,
+};
 use super::{Transport, TransportError, TransportStats};
 use crate::wire::{encode_payload, FrameKind, FrameRules, HeaderFields, HEADER_LEN};
 use bufring::BufRing;
@@ -142,7 +144,9 @@ impl TcpUringConfig {
         if !self.accept_from.is_empty() && self.listen_addr.is_none() {
             return bad("accept_from lists peers but listen_addr is not set".into());
         }
-        if self.max_connections == 0 || usize::from(self.max_connections) < self.dial.len() + self.accept_from.len() {
+        if self.max_connections == 0
+            || usize::from(self.max_connections) < self.dial.len() + self.accept_from.len()
+        {
             return bad(format!(
                 "max_connections = {} cannot hold the {} configured peers",
                 self.max_connections,
@@ -150,10 +154,16 @@ impl TcpUringConfig {
             ));
         }
         if self.slab_bytes < HEADER_LEN + handshake::CHALLENGE_LEN {
-            return bad(format!("slab_bytes = {} cannot hold a handshake frame", self.slab_bytes));
+            return bad(format!(
+                "slab_bytes = {} cannot hold a handshake frame",
+                self.slab_bytes
+            ));
         }
         if !self.recv_buffers.is_power_of_two() || self.recv_buffers > 1 << 15 {
-            return bad(format!("recv_buffers = {} must be a power of two <= 32768", self.recv_buffers));
+            return bad(format!(
+                "recv_buffers = {} must be a power of two <= 32768",
+                self.recv_buffers
+            ));
         }
         let reserve = recv_reserve_slabs(self.slab_bytes);
         let need = usize::from(self.recv_buffers) + 2 * reserve;
@@ -166,7 +176,10 @@ impl TcpUringConfig {
                 2 * reserve
             ));
         }
-        if self.send_queue_frames == 0 || self.backoff_min_ms == 0 || self.backoff_max_ms < self.backoff_min_ms {
+        if self.send_queue_frames == 0
+            || self.backoff_min_ms == 0
+            || self.backoff_max_ms < self.backoff_min_ms
+        {
             return bad(format!(
                 "send_queue_frames = {} must be > 0 and 0 < backoff_min_ms = {} <= backoff_max_ms = {}",
                 self.send_queue_frames, self.backoff_min_ms, self.backoff_max_ms
@@ -198,7 +211,11 @@ fn user_data(op: Op, slot: usize, gen: u32) -> u64 {
 }
 
 fn decode_user_data(data: u64) -> (u8, usize, u32) {
-    ((data >> 56) as u8, ((data >> 32) & 0xFF_FFFF) as usize, data as u32)
+    (
+        (data >> 56) as u8,
+        ((data >> 32) & 0xFF_FFFF) as usize,
+        data as u32,
+    )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -310,58 +327,101 @@ impl TcpUring {
     pub fn new(cfg: TcpUringConfig) -> Result<Self, TransportError> {
         cfg.validate()?;
         let io = |op: &'static str| move |source| TransportError::Io { op, source };
-        let cq_entries = (cfg.ring_entries * 2).max(u32::from(cfg.recv_buffers) * 2 + u32::from(cfg.max_connections) * 4);
+        let cq_entries = (cfg.ring_entries * 2)
+            .max(u32::from(cfg.recv_buffers) * 2 + u32::from(cfg.max_connections) * 4);
         let ring = IoUring::builder()
             .setup_single_issuer()
             .setup_defer_taskrun()
             .setup_taskrun_flag()
             .setup_cqsize(cq_entries.next_power_of_two())
             .build(cfg.ring_entries)
-            .map_err(io("io_uring_setup (SINGLE_ISSUER | DEFER_TASKRUN needs Linux 6.1+)"))?;
+            .map_err(io(
+                "io_uring_setup (SINGLE_ISSUER | DEFER_TASKRUN needs Linux 6.1+)",
+            ))?;
         let pool = BufferPool::new(cfg.slab_bytes, cfg.pool_slabs)?;
         let (base, len) = pool.region();
-        let region = libc::iovec { iov_base: base.cast(), iov_len: len };
+        let region = libc::iovec {
+            iov_base: base.cast(),
+            iov_len: len,
+        };
         // SAFETY: the region stays mapped while the ring lives (field order: the ring drops first,
         // and `Buf`s keep the mapping alive besides).
-        unsafe { ring.submitter().register_buffers(&[region]) }.map_err(io("io_uring_register_buffers"))?;
+        unsafe { ring.submitter().register_buffers(&[region]) }
+            .map_err(io("io_uring_register_buffers"))?;
         ring.submitter()
             .register_files_sparse(u32::from(cfg.max_connections))
             .map_err(io("io_uring_register_files_sparse"))?;
         let bufring = BufRing::new(&pool, cfg.recv_buffers)?;
         let (ring_addr, ring_len) = bufring.registration();
         // SAFETY: the buffer ring's mapping outlives the io_uring (field order).
-        unsafe { ring.submitter().register_buf_ring_with_flags(ring_addr, ring_len, RECV_GROUP, 0) }
-            .map_err(io("io_uring_register_buf_ring (provided buffers need Linux 5.19+)"))?;
+        unsafe {
+            ring.submitter()
+                .register_buf_ring_with_flags(ring_addr, ring_len, RECV_GROUP, 0)
+        }
+        .map_err(io(
+            "io_uring_register_buf_ring (provided buffers need Linux 5.19+)",
+        ))?;
 
         let (listener, local_addr) = match cfg.listen_addr {
             Some(addr) => {
                 let listener = TcpListener::bind(addr).map_err(io("bind of the peer listener"))?;
-                listener.set_nonblocking(true).map_err(io("set_nonblocking on the listener"))?;
-                let local = listener.local_addr().map_err(io("getsockname of the listener"))?;
+                listener
+                    .set_nonblocking(true)
+                    .map_err(io("set_nonblocking on the listener"))?;
+                let local = listener
+                    .local_addr()
+                    .map_err(io("getsockname of the listener"))?;
                 (Some(listener), Some(local))
             }
             None => (None, None),
         };
-        let max_payload = u32::try_from(cfg.slab_bytes - HEADER_LEN).unwrap_or(u32::MAX).min(crate::wire::MAX_PAYLOAD_LEN_BYTES);
+        let max_payload = u32::try_from(cfg.slab_bytes - HEADER_LEN)
+            .unwrap_or(u32::MAX)
+            .min(crate::wire::MAX_PAYLOAD_LEN_BYTES);
         let rules = FrameRules::new(cfg.cluster_id, max_payload)
             .map_err(|e| TransportError::Config(e.to_string()))?
             .with_local_node(cfg.node_id);
         let conns = (0..cfg.max_connections)
-            .map(|_| Conn::new(usize::from(cfg.send_queue_frames), usize::from(cfg.recv_buffers)))
+            .map(|_| {
+                Conn::new(
+                    usize::from(cfg.send_queue_frames),
+                    usize::from(cfg.recv_buffers),
+                )
+            })
             .collect();
         let mut peers: Vec<PeerSlot> = cfg
             .dial
             .iter()
-            .map(|(id, addr)| PeerSlot { id: *id, dial: Some((*addr, RawAddr::new(*addr))), conn: None, up: false, failures: 0, next_dial_ns: 0 })
-            .chain(cfg.accept_from.iter().map(|id| PeerSlot { id: *id, dial: None, conn: None, up: false, failures: 0, next_dial_ns: 0 }))
+            .map(|(id, addr)| PeerSlot {
+                id: *id,
+                dial: Some((*addr, RawAddr::new(*addr))),
+                conn: None,
+                up: false,
+                failures: 0,
+                next_dial_ns: 0,
+            })
+            .chain(cfg.accept_from.iter().map(|id| PeerSlot {
+                id: *id,
+                dial: None,
+                conn: None,
+                up: false,
+                failures: 0,
+                next_dial_ns: 0,
+            }))
             .collect();
         peers.sort_by_key(|p| p.id);
         if peers.windows(2).any(|w| w[0].id == w[1].id) {
-            return Err(TransportError::Config("a peer id is listed twice in dial/accept_from".into()));
+            return Err(TransportError::Config(
+                "a peer id is listed twice in dial/accept_from".into(),
+            ));
         }
         let events_per_cqe = recv_reserve_slabs(cfg.slab_bytes) + 4;
         let pending_limit = events_per_cqe * 4;
-        let seed = u64::from_le_bytes(handshake::fresh_nonce().map_err(io("getrandom"))?[..8].try_into().expect("8 bytes"));
+        let seed = u64::from_le_bytes(
+            handshake::fresh_nonce().map_err(io("getrandom"))?[..8]
+                .try_into()
+                .expect("8 bytes"),
+        );
         tracing::info!(node = cfg.node_id, listen = ?local_addr, peers = peers.len(), "tcp_uring transport ready");
         let mut transport = Self {
             ring,
@@ -407,7 +467,9 @@ impl TcpUring {
 
     fn arm_wake(&mut self) {
         if let Some(fd) = self.wake_fd {
-            let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32).multi(true).build();
+            let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
+                .multi(true)
+                .build();
             self.push(entry.user_data(user_data(Op::Wake, 0, 0)));
         }
     }
@@ -447,7 +509,10 @@ impl TcpUring {
     }
 
     fn emit(&mut self, event: Event) {
-        assert!(self.pending.len() < self.pending_limit, "transport event buffer overflow: reaping must stop before it fills");
+        assert!(
+            self.pending.len() < self.pending_limit,
+            "transport event buffer overflow: reaping must stop before it fills"
+        );
         self.pending.push_back(event);
     }
 
@@ -468,8 +533,12 @@ impl TcpUring {
         for slot in 0..self.conns.len() {
             let conn = &self.conns[slot];
             let expired = match conn.phase {
-                Phase::Connecting if now_ns > conn.deadline_ns => Some(DownReason::Io { errno: libc::ETIMEDOUT }),
-                Phase::Handshake if now_ns > conn.deadline_ns => Some(DownReason::Rejected(RejectReason::HandshakeTimeout)),
+                Phase::Connecting if now_ns > conn.deadline_ns => Some(DownReason::Io {
+                    errno: libc::ETIMEDOUT,
+                }),
+                Phase::Handshake if now_ns > conn.deadline_ns => {
+                    Some(DownReason::Rejected(RejectReason::HandshakeTimeout))
+                }
                 Phase::Handshake | Phase::Up => conn
                     .reader
                     .frame_started_ns()
@@ -496,7 +565,9 @@ impl TcpUring {
             return;
         };
         self.stats.connect_attempts += 1;
-        let fd = match socket::tcp_socket(&addr).and_then(|fd| socket::tune(fd, self.cfg.user_timeout_ms).map(|()| fd)) {
+        let fd = match socket::tcp_socket(&addr)
+            .and_then(|fd| socket::tune(fd, self.cfg.user_timeout_ms).map(|()| fd))
+        {
             Ok(fd) => fd,
             Err(e) => {
                 tracing::warn!(peer, %addr, error = %e, "cannot create a socket to dial");
@@ -504,7 +575,11 @@ impl TcpUring {
                 return;
             }
         };
-        if let Err(e) = self.ring.submitter().register_files_update(slot as u32, &[fd]) {
+        if let Err(e) = self
+            .ring
+            .submitter()
+            .register_files_update(slot as u32, &[fd])
+        {
             tracing::warn!(peer, %addr, error = %e, "cannot register the socket with the ring");
             socket::close(fd);
             self.schedule_redial(p, now_ns);
@@ -519,7 +594,9 @@ impl TcpUring {
         conn.dial_addr = Some(raw);
         conn.ops += 1;
         let raw_ref = conn.dial_addr.as_ref().expect("just set");
-        let entry = opcode::Connect::new(types::Fixed(slot as u32), raw_ref.as_ptr(), raw_ref.len()).build();
+        let entry =
+            opcode::Connect::new(types::Fixed(slot as u32), raw_ref.as_ptr(), raw_ref.len())
+                .build();
         let ud = user_data(Op::Connect, slot, conn.gen);
         self.peers[p].conn = Some(slot);
         self.push(entry.user_data(ud));
@@ -553,7 +630,11 @@ impl TcpUring {
             socket::close(fd);
             return;
         }
-        if let Err(e) = self.ring.submitter().register_files_update(slot as u32, &[fd]) {
+        if let Err(e) = self
+            .ring
+            .submitter()
+            .register_files_update(slot as u32, &[fd])
+        {
             tracing::warn!(addr = ?addr, error = %e, "cannot register an accepted socket; closing it");
             socket::close(fd);
             return;
@@ -569,17 +650,30 @@ impl TcpUring {
     }
 
     fn on_connected(&mut self, slot: usize, now_ns: u64) {
-        let peer = self.conns[slot].peer.expect("a dialed connection knows its peer");
+        let peer = self.conns[slot]
+            .peer
+            .expect("a dialed connection knows its peer");
         let nonce = match handshake::fresh_nonce() {
             Ok(nonce) => nonce,
             Err(e) => {
                 tracing::error!(peer, error = %e, "no randomness for the handshake nonce");
-                self.close(slot, DownReason::Io { errno: e.raw_os_error().unwrap_or(libc::EIO) });
+                self.close(
+                    slot,
+                    DownReason::Io {
+                        errno: e.raw_os_error().unwrap_or(libc::EIO),
+                    },
+                );
                 return;
             }
         };
         let mut hello = [0u8; handshake::HELLO_LEN];
-        let connector = Connector::start(self.cfg.node_id, peer, self.cfg.cluster_id, nonce, &mut hello);
+        let connector = Connector::start(
+            self.cfg.node_id,
+            peer,
+            self.cfg.cluster_id,
+            nonce,
+            &mut hello,
+        );
         let conn = &mut self.conns[slot];
         conn.phase = Phase::Handshake;
         conn.hs = Hs::AwaitChallenge(connector);
@@ -590,7 +684,11 @@ impl TcpUring {
 
     /// Marks an authenticated connection up and tells the consumer.
     fn mark_up(&mut self, slot: usize, peer: PeerId) {
-        let p = self.peers.iter().position(|p| p.id == peer).expect("authenticated peers are configured");
+        let p = self
+            .peers
+            .iter()
+            .position(|p| p.id == peer)
+            .expect("authenticated peers are configured");
         if let Some(old) = self.peers[p].conn.filter(|old| *old != slot) {
             self.close(old, DownReason::Replaced);
         }
@@ -605,7 +703,9 @@ impl TcpUring {
         entry.failures = 0;
         self.stats.peers_up += 1;
         tracing::info!(peer, addr = ?addr, "peer up");
-        self.emit(Event::PeerUp { remote: Remote::Peer(peer) });
+        self.emit(Event::PeerUp {
+            remote: Remote::Peer(peer),
+        });
     }
 
     /// Closes a connection for `reason`: logs, counts, tells the consumer if it was up, shuts the
@@ -630,7 +730,10 @@ impl TcpUring {
         }
         socket::shutdown(conn.fd);
         if connecting {
-            let cancel = opcode::AsyncCancel2::new(types::CancelBuilder::fd(types::Fixed(slot as u32)).all()).build();
+            let cancel = opcode::AsyncCancel2::new(
+                types::CancelBuilder::fd(types::Fixed(slot as u32)).all(),
+            )
+            .build();
             self.push(cancel.user_data(user_data(Op::Cancel, slot, self.conns[slot].gen)));
             self.conns[slot].ops += 1;
         }
@@ -643,7 +746,11 @@ impl TcpUring {
             tracing::debug!(peer = ?peer, addr = ?addr, %reason, "connection attempt failed");
         }
         if let Some(peer) = peer {
-            if let Some(p) = self.peers.iter().position(|p| p.id == peer && p.conn == Some(slot)) {
+            if let Some(p) = self
+                .peers
+                .iter()
+                .position(|p| p.id == peer && p.conn == Some(slot))
+            {
                 self.peers[p].conn = None;
                 self.peers[p].up = false;
                 if self.peers[p].dial.is_some() {
@@ -654,7 +761,10 @@ impl TcpUring {
         }
         if was_up {
             self.stats.peers_down += 1;
-            self.emit(Event::PeerDown { remote: Remote::Peer(peer.expect("an up connection has a peer")), reason });
+            self.emit(Event::PeerDown {
+                remote: Remote::Peer(peer.expect("an up connection has a peer")),
+                reason,
+            });
         }
         self.maybe_free(slot);
     }
@@ -664,7 +774,11 @@ impl TcpUring {
         if conn.phase != Phase::Closing || conn.ops > 0 {
             return;
         }
-        if let Err(e) = self.ring.submitter().register_files_update(slot as u32, &[-1]) {
+        if let Err(e) = self
+            .ring
+            .submitter()
+            .register_files_update(slot as u32, &[-1])
+        {
             tracing::error!(slot, error = %e, "cannot clear a fixed-file slot");
         }
         socket::close(conn.fd);
@@ -699,16 +813,34 @@ impl TcpUring {
             Ok(buf) => buf,
             Err(e) => {
                 tracing::warn!(slot, error = %e, "no buffer for a handshake frame; closing the connection");
-                self.close(slot, DownReason::Io { errno: libc::ENOBUFS });
+                self.close(
+                    slot,
+                    DownReason::Io {
+                        errno: libc::ENOBUFS,
+                    },
+                );
                 return;
             }
         };
-        let fields = HeaderFields { kind, cluster_id: self.cfg.cluster_id, from: self.cfg.node_id, to, term: 0, correlation_id: 0 };
-        let len = encode_payload(buf.slab_mut(), &fields, body).expect("slab_bytes was validated to hold handshake frames");
+        let fields = HeaderFields {
+            kind,
+            cluster_id: self.cfg.cluster_id,
+            from: self.cfg.node_id,
+            to,
+            term: 0,
+            correlation_id: 0,
+        };
+        let len = encode_payload(buf.slab_mut(), &fields, body)
+            .expect("slab_bytes was validated to hold handshake frames");
         buf.set_len(len);
         let conn = &mut self.conns[slot];
         if conn.sendq.len() >= conn.sendq.capacity() {
-            self.close(slot, DownReason::Io { errno: libc::ENOBUFS });
+            self.close(
+                slot,
+                DownReason::Io {
+                    errno: libc::ENOBUFS,
+                },
+            );
             return;
         }
         conn.sendq.push_back(buf);
@@ -720,14 +852,21 @@ impl TcpUring {
         if conn.send_inflight || !matches!(conn.phase, Phase::Handshake | Phase::Up) {
             return;
         }
-        let Some(buf) = conn.sendq.front() else { return };
+        let Some(buf) = conn.sendq.front() else {
+            return;
+        };
         let len = buf.len() as u32;
         let ptr = buf.as_ptr();
         let flags = libc::MSG_NOSIGNAL | libc::MSG_WAITALL;
         let entry = if buf.len() >= self.cfg.zerocopy_min_bytes {
-            opcode::SendZc::new(types::Fixed(slot as u32), ptr, len).buf_index(Some(0)).flags(flags).build()
+            opcode::SendZc::new(types::Fixed(slot as u32), ptr, len)
+                .buf_index(Some(0))
+                .flags(flags)
+                .build()
         } else {
-            opcode::Send::new(types::Fixed(slot as u32), ptr, len).flags(flags).build()
+            opcode::Send::new(types::Fixed(slot as u32), ptr, len)
+                .flags(flags)
+                .build()
         };
         conn.send_inflight = true;
         conn.ops += 1;
@@ -749,7 +888,9 @@ impl TcpUring {
             if self.pending_limit - self.pending.len() < self.events_per_cqe {
                 break;
             }
-            let Some(cqe) = self.ring.completion().next() else { break };
+            let Some(cqe) = self.ring.completion().next() else {
+                break;
+            };
             self.complete(cqe.user_data(), cqe.result(), cqe.flags(), now_ns);
         }
         self.bufring.publish();
@@ -792,13 +933,11 @@ impl TcpUring {
             conn.ops -= 1;
         }
         match op {
-            x if x == Op::Connect as u8 => {
-                if conn.phase == Phase::Connecting {
-                    if res == 0 {
-                        self.on_connected(slot, now_ns);
-                    } else {
-                        self.close(slot, DownReason::Io { errno: -res });
-                    }
+            x if x == Op::Connect as u8 && conn.phase == Phase::Connecting => {
+                if res == 0 {
+                    self.on_connected(slot, now_ns);
+                } else {
+                    self.close(slot, DownReason::Io { errno: -res });
                 }
             }
             x if x == Op::Recv as u8 => self.on_recv(slot, res, flags, ends_op, now_ns),
@@ -812,11 +951,17 @@ impl TcpUring {
         let conn = &mut self.conns[slot];
         if cqueue::notif(flags) {
             // Zero-copy: the kernel released the pages of the oldest zero-copy send.
-            let buf = conn.zc_waiting.pop_front().expect("a notification follows a zero-copy send");
+            let buf = conn
+                .zc_waiting
+                .pop_front()
+                .expect("a notification follows a zero-copy send");
             self.finish_send(slot, buf);
             return;
         }
-        let buf = conn.sendq.pop_front().expect("a send completion has its buffer at the queue front");
+        let buf = conn
+            .sendq
+            .pop_front()
+            .expect("a send completion has its buffer at the queue front");
         conn.send_inflight = false;
         // MSG_WAITALL makes the ring retry short sends itself, so anything short means the
         // connection is gone.
@@ -837,7 +982,11 @@ impl TcpUring {
 
     fn finish_send(&mut self, slot: usize, buf: Buf) {
         let len_bytes = buf.len();
-        let handshake = buf.as_slice().get(5).and_then(|kind| FrameKind::from_byte(*kind)).is_some_and(FrameKind::is_handshake);
+        let handshake = buf
+            .as_slice()
+            .get(5)
+            .and_then(|kind| FrameKind::from_byte(*kind))
+            .is_some_and(FrameKind::is_handshake);
         drop(buf);
         // Handshake frames are the transport's own; the consumer hears only about its frames.
         if !handshake {
@@ -853,7 +1002,8 @@ impl TcpUring {
         }
         let open = self.conns[slot].is_open();
         if res > 0 {
-            let bid = cqueue::buffer_select(flags).expect("a multishot receive always selects a buffer");
+            let bid =
+                cqueue::buffer_select(flags).expect("a multishot receive always selects a buffer");
             if !open {
                 self.bufring.give_back(bid);
             } else if self.conns[slot].stash.is_empty() {
@@ -913,7 +1063,9 @@ impl TcpUring {
                 break;
             }
             let conn = &mut self.conns[slot];
-            let result = conn.reader.next(&mut input, now_ns, &self.rules, &self.pool);
+            let result = conn
+                .reader
+                .next(&mut input, now_ns, &self.rules, &self.pool);
             match result {
                 Ok(Some(frame)) => self.on_frame(slot, frame),
                 Ok(None) if input.is_empty() => break,
@@ -947,26 +1099,33 @@ impl TcpUring {
                 } else {
                     self.stats.frames_received += 1;
                     self.stats.bytes_received += buf.len() as u64;
-                    self.emit(Event::Received { from: Remote::Peer(peer), buf });
+                    self.emit(Event::Received {
+                        from: Remote::Peer(peer),
+                        buf,
+                    });
                     Ok(Hs::Done)
                 }
             }
             (Hs::AwaitHello, FrameKind::Hello) => self.on_hello(slot, from, payload),
-            (Hs::AwaitResponse(acceptor), FrameKind::Response) => match acceptor.on_response(&self.cfg.secret, payload) {
-                Ok(peer) => {
-                    self.send_control(slot, FrameKind::Accept, peer, &[]);
-                    if self.conns[slot].is_open() {
-                        self.mark_up(slot, peer);
+            (Hs::AwaitResponse(acceptor), FrameKind::Response) => {
+                match acceptor.on_response(&self.cfg.secret, payload) {
+                    Ok(peer) => {
+                        self.send_control(slot, FrameKind::Accept, peer, &[]);
+                        if self.conns[slot].is_open() {
+                            self.mark_up(slot, peer);
+                        }
+                        Ok(Hs::Done)
                     }
-                    Ok(Hs::Done)
+                    Err(r) => Err(r),
                 }
-                Err(r) => Err(r),
-            },
+            }
             (Hs::AwaitChallenge(mut connector), FrameKind::Challenge) => {
                 let mut response = [0u8; handshake::RESPONSE_LEN];
                 match connector.on_challenge(&self.cfg.secret, payload, &mut response) {
                     Ok(()) => {
-                        let peer = self.conns[slot].peer.expect("a dialed connection knows its peer");
+                        let peer = self.conns[slot]
+                            .peer
+                            .expect("a dialed connection knows its peer");
                         self.send_control(slot, FrameKind::Response, peer, &response);
                         Ok(Hs::AwaitAccept(connector))
                     }
@@ -975,7 +1134,9 @@ impl TcpUring {
             }
             (Hs::AwaitAccept(connector), FrameKind::Accept) => match connector.on_accept(payload) {
                 Ok(()) => {
-                    let peer = self.conns[slot].peer.expect("a dialed connection knows its peer");
+                    let peer = self.conns[slot]
+                        .peer
+                        .expect("a dialed connection knows its peer");
                     self.mark_up(slot, peer);
                     Ok(Hs::Done)
                 }
@@ -1017,7 +1178,9 @@ impl TcpUring {
     fn enter(&mut self, want: usize, timeout_ns: Option<u64>) -> Result<(), TransportError> {
         let result = match timeout_ns {
             Some(ns) => {
-                let ts = types::Timespec::new().sec(ns / 1_000_000_000).nsec((ns % 1_000_000_000) as u32);
+                let ts = types::Timespec::new()
+                    .sec(ns / 1_000_000_000)
+                    .nsec((ns % 1_000_000_000) as u32);
                 let args = types::SubmitArgs::new().timespec(&ts);
                 self.ring.submitter().submit_with_args(want, &args)
             }
@@ -1025,8 +1188,18 @@ impl TcpUring {
         };
         match result {
             Ok(_) => Ok(()),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)) => Ok(()),
-            Err(source) => Err(TransportError::Io { op: "io_uring_enter", source }),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(source) => Err(TransportError::Io {
+                op: "io_uring_enter",
+                source,
+            }),
         }
     }
 }
@@ -1038,29 +1211,49 @@ impl Transport for TcpUring {
 
     fn send(&mut self, to: Remote, buf: Buf) -> Result<(), SendError> {
         if !self.pool.owns(&buf) {
-            return Err(SendError { to, kind: SendErrorKind::ForeignBuffer, buf });
+            return Err(SendError {
+                to,
+                kind: SendErrorKind::ForeignBuffer,
+                buf,
+            });
         }
         let framed = buf.len() >= HEADER_LEN
-            && crate::wire::FrameHeader::read_from(buf.as_slice()).is_some_and(|h| h.length as usize + HEADER_LEN == buf.len());
+            && crate::wire::FrameHeader::read_from(buf.as_slice())
+                .is_some_and(|h| h.length as usize + HEADER_LEN == buf.len());
         if !framed {
             let len_bytes = buf.len();
             return Err(SendError {
                 to,
-                kind: SendErrorKind::MalformedFrame { len_bytes, why: "the header's length field must equal the payload length" },
+                kind: SendErrorKind::MalformedFrame {
+                    len_bytes,
+                    why: "the header's length field must equal the payload length",
+                },
                 buf,
             });
         }
         let slot = match to {
-            Remote::Peer(id) => self.peers.iter().find(|p| p.id == id && p.up).and_then(|p| p.conn),
+            Remote::Peer(id) => self
+                .peers
+                .iter()
+                .find(|p| p.id == id && p.up)
+                .and_then(|p| p.conn),
             Remote::Conn(_) => None,
         };
         let Some(slot) = slot else {
-            return Err(SendError { to, kind: SendErrorKind::NotConnected, buf });
+            return Err(SendError {
+                to,
+                kind: SendErrorKind::NotConnected,
+                buf,
+            });
         };
         let capacity = usize::from(self.cfg.send_queue_frames);
         let conn = &mut self.conns[slot];
-        if conn.sendq.len() >= capacity + 1 {
-            return Err(SendError { to, kind: SendErrorKind::QueueFull { capacity }, buf });
+        if conn.sendq.len() > capacity {
+            return Err(SendError {
+                to,
+                kind: SendErrorKind::QueueFull { capacity },
+                buf,
+            });
         }
         conn.sendq.push_back(buf);
         self.kick_send(slot);
@@ -1084,7 +1277,9 @@ impl Transport for TcpUring {
         self.reap(now_ns);
         let start = events.len();
         while events.len() < events.capacity() {
-            let Some(event) = self.pending.pop_front() else { break };
+            let Some(event) = self.pending.pop_front() else {
+                break;
+            };
             events.push(event);
         }
         Ok(events.len() - start)
@@ -1111,7 +1306,10 @@ impl Drop for TcpUring {
             }
         }
         if let Some(listener) = &self.listener {
-            let cancel = opcode::AsyncCancel2::new(types::CancelBuilder::fd(types::Fd(listener.as_raw_fd())).all()).build();
+            let cancel = opcode::AsyncCancel2::new(
+                types::CancelBuilder::fd(types::Fd(listener.as_raw_fd())).all(),
+            )
+            .build();
             self.push(cancel.user_data(user_data(Op::Cancel, 0, 0)));
         }
         for _ in 0..100 {
@@ -1123,7 +1321,10 @@ impl Drop for TcpUring {
             }
             while let Some(cqe) = self.ring.completion().next() {
                 let (op, slot, gen) = decode_user_data(cqe.user_data());
-                if matches!(op, 2..=4 | 6) && self.conns.get(slot).is_some_and(|c| c.gen == gen) && !cqueue::more(cqe.flags()) {
+                if matches!(op, 2..=4 | 6)
+                    && self.conns.get(slot).is_some_and(|c| c.gen == gen)
+                    && !cqueue::more(cqe.flags())
+                {
                     self.conns[slot].ops = self.conns[slot].ops.saturating_sub(1);
                 }
             }

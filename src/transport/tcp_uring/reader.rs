@@ -64,7 +64,12 @@ pub(super) struct FrameReader {
 
 impl FrameReader {
     pub fn new() -> Self {
-        Self { header: [0; HEADER_LEN], header_have: 0, body: None, started_ns: 0 }
+        Self {
+            header: [0; HEADER_LEN],
+            header_have: 0,
+            body: None,
+            started_ns: 0,
+        }
     }
 
     /// Whether a frame is partly read.
@@ -128,7 +133,11 @@ impl FrameReader {
         self.header_have = 0;
         rules.validate_frame(buf.as_slice())?;
         debug_assert_eq!(buf.len(), header.frame_len_bytes());
-        Ok(Some(ReadFrame { kind: header.kind(), from: header.from(), buf }))
+        Ok(Some(ReadFrame {
+            kind: header.kind(),
+            from: header.from(),
+            buf,
+        }))
     }
 }
 
@@ -145,13 +154,23 @@ mod tests {
 
     fn frame(payload: &[u8]) -> Vec<u8> {
         let mut out = vec![0u8; HEADER_LEN + payload.len()];
-        let fields =
-            HeaderFields { kind: FrameKind::Ping, cluster_id: CLUSTER, from: 1, to: 2, term: 0, correlation_id: 9 };
+        let fields = HeaderFields {
+            kind: FrameKind::Ping,
+            cluster_id: CLUSTER,
+            from: 1,
+            to: 2,
+            term: 0,
+            correlation_id: 9,
+        };
         encode_payload(&mut out, &fields, payload).unwrap();
         out
     }
 
-    fn read_all(reader: &mut FrameReader, mut input: &[u8], pool: &BufferPool) -> Result<Vec<Vec<u8>>, RejectReason> {
+    fn read_all(
+        reader: &mut FrameReader,
+        mut input: &[u8],
+        pool: &BufferPool,
+    ) -> Result<Vec<Vec<u8>>, RejectReason> {
         let mut out = Vec::new();
         loop {
             match reader.next(&mut input, 0, &rules(), pool) {
@@ -172,7 +191,11 @@ mod tests {
             let mut reader = FrameReader::new();
             let mut frames = read_all(&mut reader, &stream[..cut], &pool).unwrap();
             frames.extend(read_all(&mut reader, &stream[cut..], &pool).unwrap());
-            assert_eq!(frames, [frame(b"one"), frame(&[7; 300]), frame(b"")], "cut at {cut}");
+            assert_eq!(
+                frames,
+                [frame(b"one"), frame(&[7; 300]), frame(b"")],
+                "cut at {cut}"
+            );
             assert!(!reader.mid_frame());
         }
         assert_eq!(pool.free_count(), 8);
@@ -184,10 +207,20 @@ mod tests {
         let mut oversize = frame(b"x");
         oversize[40..44].copy_from_slice(&5000u32.to_le_bytes());
         let mut reader = FrameReader::new();
-        assert_eq!(read_all(&mut reader, &oversize[..HEADER_LEN], &pool), Err(RejectReason::Oversize));
-        assert_eq!(pool.free_count(), 8, "no slab was taken for the rejected frame");
+        assert_eq!(
+            read_all(&mut reader, &oversize[..HEADER_LEN], &pool),
+            Err(RejectReason::Oversize)
+        );
+        assert_eq!(
+            pool.free_count(),
+            8,
+            "no slab was taken for the rejected frame"
+        );
         let mut reader = FrameReader::new();
-        assert_eq!(read_all(&mut reader, &[0xAB; 100], &pool), Err(RejectReason::BadMagic));
+        assert_eq!(
+            read_all(&mut reader, &[0xAB; 100], &pool),
+            Err(RejectReason::BadMagic)
+        );
     }
 
     #[test]
@@ -195,7 +228,10 @@ mod tests {
         let pool = BufferPool::new(2048, 8).unwrap();
         let mut bad = frame(b"payload");
         *bad.last_mut().unwrap() ^= 1;
-        assert_eq!(read_all(&mut FrameReader::new(), &bad, &pool), Err(RejectReason::BadChecksum));
+        assert_eq!(
+            read_all(&mut FrameReader::new(), &bad, &pool),
+            Err(RejectReason::BadChecksum)
+        );
     }
 
     #[test]
@@ -205,9 +241,16 @@ mod tests {
         let bytes = frame(b"later");
         let mut input: &[u8] = &bytes;
         let mut reader = FrameReader::new();
-        assert!(matches!(reader.next(&mut input, 0, &rules(), &pool), Err(ReadError::PoolExhausted)));
+        assert!(matches!(
+            reader.next(&mut input, 0, &rules(), &pool),
+            Err(ReadError::PoolExhausted)
+        ));
         drop(held);
-        let got = reader.next(&mut input, 0, &rules(), &pool).ok().flatten().expect("frame after retry");
+        let got = reader
+            .next(&mut input, 0, &rules(), &pool)
+            .ok()
+            .flatten()
+            .expect("frame after retry");
         assert_eq!(got.buf.as_slice(), &bytes[..]);
         assert!(input.is_empty());
     }

@@ -18,7 +18,13 @@ fn check(rc: libc::c_int, op: &'static str) -> io::Result<libc::c_int> {
     Ok(rc)
 }
 
-fn set_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int, op: &'static str) -> io::Result<()> {
+fn set_int(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+    op: &'static str,
+) -> io::Result<()> {
     // SAFETY: `value` outlives the call and its size is passed.
     let rc = unsafe {
         libc::setsockopt(
@@ -35,13 +41,49 @@ fn set_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int,
 /// TCP_NODELAY (frames leave at once, no Nagle batching), keepalive probes for dead-peer
 /// detection, and a user timeout so unacknowledged data fails the connection in bounded time.
 pub(super) fn tune(fd: RawFd, user_timeout_ms: u32) -> io::Result<()> {
-    set_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1, "setsockopt TCP_NODELAY")?;
-    set_int(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1, "setsockopt SO_KEEPALIVE")?;
-    set_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, KEEPALIVE_IDLE_S, "setsockopt TCP_KEEPIDLE")?;
-    set_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, KEEPALIVE_INTERVAL_S, "setsockopt TCP_KEEPINTVL")?;
-    set_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, KEEPALIVE_PROBES, "setsockopt TCP_KEEPCNT")?;
+    set_int(
+        fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_NODELAY,
+        1,
+        "setsockopt TCP_NODELAY",
+    )?;
+    set_int(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_KEEPALIVE,
+        1,
+        "setsockopt SO_KEEPALIVE",
+    )?;
+    set_int(
+        fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPIDLE,
+        KEEPALIVE_IDLE_S,
+        "setsockopt TCP_KEEPIDLE",
+    )?;
+    set_int(
+        fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPINTVL,
+        KEEPALIVE_INTERVAL_S,
+        "setsockopt TCP_KEEPINTVL",
+    )?;
+    set_int(
+        fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPCNT,
+        KEEPALIVE_PROBES,
+        "setsockopt TCP_KEEPCNT",
+    )?;
     let timeout = libc::c_int::try_from(user_timeout_ms).unwrap_or(libc::c_int::MAX);
-    set_int(fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, timeout, "setsockopt TCP_USER_TIMEOUT")
+    set_int(
+        fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_USER_TIMEOUT,
+        timeout,
+        "setsockopt TCP_USER_TIMEOUT",
+    )
 }
 
 /// A socket address in the form `connect(2)` takes, stored inline so its address stays valid while
@@ -61,11 +103,15 @@ impl RawAddr {
                 let sin = libc::sockaddr_in {
                     sin_family: libc::AF_INET as libc::sa_family_t,
                     sin_port: v4.port().to_be(),
-                    sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(v4.ip().octets()) },
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                    },
                     sin_zero: [0; 8],
                 };
                 // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-                unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
+                unsafe {
+                    std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin)
+                };
                 std::mem::size_of::<libc::sockaddr_in>()
             }
             SocketAddr::V6(v6) => {
@@ -73,15 +119,22 @@ impl RawAddr {
                     sin6_family: libc::AF_INET6 as libc::sa_family_t,
                     sin6_port: v6.port().to_be(),
                     sin6_flowinfo: v6.flowinfo(),
-                    sin6_addr: libc::in6_addr { s6_addr: v6.ip().octets() },
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: v6.ip().octets(),
+                    },
                     sin6_scope_id: v6.scope_id(),
                 };
                 // SAFETY: as above, for sockaddr_in6.
-                unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
+                unsafe {
+                    std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6)
+                };
                 std::mem::size_of::<libc::sockaddr_in6>()
             }
         };
-        Self { storage, len: len as libc::socklen_t }
+        Self {
+            storage,
+            len: len as libc::socklen_t,
+        }
     }
 
     pub fn as_ptr(&self) -> *const libc::sockaddr {
@@ -95,9 +148,19 @@ impl RawAddr {
 
 /// A new non-blocking, close-on-exec TCP socket for `addr`'s family.
 pub(super) fn tcp_socket(addr: &SocketAddr) -> io::Result<RawFd> {
-    let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    let family = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
     // SAFETY: plain syscall with constant arguments.
-    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
+    let fd = unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
     check(fd, "socket")
 }
 
@@ -119,21 +182,32 @@ pub(super) fn peer_addr(fd: RawFd) -> Option<SocketAddr> {
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: storage and len are valid for writing.
-    let rc = unsafe { libc::getpeername(fd, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut len) };
+    let rc = unsafe {
+        libc::getpeername(
+            fd,
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
     if rc < 0 {
         return None;
     }
     match libc::c_int::from(storage.ss_family) {
         libc::AF_INET => {
             // SAFETY: the family says the storage holds a sockaddr_in.
-            let sin: libc::sockaddr_in = unsafe { std::ptr::read((&storage as *const libc::sockaddr_storage).cast()) };
+            let sin: libc::sockaddr_in =
+                unsafe { std::ptr::read((&storage as *const libc::sockaddr_storage).cast()) };
             let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
             Some(SocketAddr::from((ip, u16::from_be(sin.sin_port))))
         }
         libc::AF_INET6 => {
             // SAFETY: the family says the storage holds a sockaddr_in6.
-            let sin6: libc::sockaddr_in6 = unsafe { std::ptr::read((&storage as *const libc::sockaddr_storage).cast()) };
-            Some(SocketAddr::from((std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr), u16::from_be(sin6.sin6_port))))
+            let sin6: libc::sockaddr_in6 =
+                unsafe { std::ptr::read((&storage as *const libc::sockaddr_storage).cast()) };
+            Some(SocketAddr::from((
+                std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                u16::from_be(sin6.sin6_port),
+            )))
         }
         _ => None,
     }
