@@ -40,7 +40,12 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 /// One ping from `client` answered by a pong from `server`, polling both on this thread.
-fn round_trip(client: &mut aurora::transport::tcp_uring::TcpUring, server: &mut aurora::transport::tcp_uring::TcpUring, events: &mut Vec<Event>, payload: &[u8]) {
+fn round_trip(
+    client: &mut aurora::transport::tcp_uring::TcpUring,
+    server: &mut aurora::transport::tcp_uring::TcpUring,
+    events: &mut Vec<Event>,
+    payload: &[u8],
+) {
     let ping = frame(client, FrameKind::Ping, 1, 2, payload);
     client.send(Remote::Peer(2), ping).unwrap();
     let mut answered = false;
@@ -51,7 +56,12 @@ fn round_trip(client: &mut aurora::transport::tcp_uring::TcpUring, server: &mut 
                 let mut pong = server.buffers().take().unwrap();
                 assert!(pong.fill_from(buf.as_slice()));
                 // Turn the ping into a pong addressed back: rewrite the header in place.
-                let len = aurora::wire::encode_payload(pong.slab_mut(), &fields(FrameKind::Pong, 2, 1), &buf.as_slice()[HEADER_LEN..]).unwrap();
+                let len = aurora::wire::encode_payload(
+                    pong.slab_mut(),
+                    &fields(FrameKind::Pong, 2, 1),
+                    &buf.as_slice()[HEADER_LEN..],
+                )
+                .unwrap();
                 pong.set_len(len);
                 server.send(from, pong).unwrap();
             }
@@ -75,7 +85,12 @@ fn steady_state_send_and_receive_allocate_nothing() {
     let mut server = acceptor(2, &[1]);
     let mut client = dialer(1, &[(2, server.local_addr().unwrap())]);
     let mut logs = Vec::new();
-    assert!(pump(&mut [&mut client, &mut server], &mut logs, 5_000, |l| is_up(&l[0], 2) && is_up(&l[1], 1)));
+    assert!(pump(
+        &mut [&mut client, &mut server],
+        &mut logs,
+        5_000,
+        |l| is_up(&l[0], 2) && is_up(&l[1], 1)
+    ));
     let mut events = Vec::with_capacity(256);
     let small = [7u8; 64];
     let large = [9u8; 4096];
@@ -91,6 +106,10 @@ fn steady_state_send_and_receive_allocate_nothing() {
     }
     COUNTING.store(false, Ordering::SeqCst);
 
-    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0, "allocations in 5000 steady-state round trips");
+    assert_eq!(
+        ALLOCATIONS.load(Ordering::SeqCst),
+        0,
+        "allocations in 5000 steady-state round trips"
+    );
     assert_eq!(server.stats().frames_received, 6_000);
 }
