@@ -221,3 +221,70 @@ fn a_full_send_queue_is_backpressure_not_loss() {
         |l| received(&l[1], 1, b"again")
     ));
 }
+
+#[test]
+fn park_wakes_when_the_shard_doorbell_rings() {
+    use aurora::runtime::Doorbell;
+    use std::sync::Arc;
+    let mut node = acceptor(2, &[1]);
+    let doorbell = Arc::new(Doorbell::new().unwrap());
+    node.watch_doorbell(&doorbell);
+    let mut events = Vec::with_capacity(8);
+    node.poll(now_ns(), &mut events).unwrap(); // submits the doorbell poll
+    let ringer = {
+        let doorbell = Arc::clone(&doorbell);
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            doorbell.ring();
+        })
+    };
+    let started = std::time::Instant::now();
+    // An hour-long park that only the doorbell can end.
+    node.park(3_600 * 1_000_000_000).unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(3_600));
+    assert_eq!(
+        doorbell.drain(),
+        1,
+        "woken by the doorbell, which the shard then drains"
+    );
+    ringer.join().unwrap();
+    // A park with nothing to wake it returns at its timeout.
+    node.poll(now_ns(), &mut events).unwrap();
+    node.park(20_000_000).unwrap();
+    assert!(events.is_empty());
+}
+
+#[test]
+fn poll_fills_only_the_room_the_caller_gives_and_keeps_order() {
+    let mut server = acceptor(2, &[1]);
+    let mut client = dialer(1, &[(2, server.local_addr().unwrap())]);
+    let mut logs = Vec::new();
+    assert!(pump(
+        &mut [&mut client, &mut server],
+        &mut logs,
+        5_000,
+        |l| is_up(&l[0], 2) && is_up(&l[1], 1)
+    ));
+    for i in 0..50u8 {
+        client
+            .send(Remote::Peer(2), frame(&client, FrameKind::Ping, 1, 2, &[i]))
+            .unwrap();
+    }
+    let mut small = Vec::with_capacity(3);
+    let capacity = small.capacity();
+    let mut got = Vec::new();
+    let deadline = now_ns() + 5_000_000_000;
+    while got.len() < 50 && now_ns() < deadline {
+        let mut ignored = Vec::with_capacity(64);
+        client.poll(now_ns(), &mut ignored).unwrap();
+        let appended = server.poll(now_ns(), &mut small).unwrap();
+        assert!(appended <= capacity);
+        assert_eq!(small.capacity(), capacity, "poll grew the caller's vector");
+        for event in small.drain(..) {
+            if let Event::Received { buf, .. } = event {
+                got.push(buf.as_slice()[HEADER_LEN]);
+            }
+        }
+    }
+    assert_eq!(got, (0..50).collect::<Vec<u8>>());
+}

@@ -117,8 +117,9 @@ pub fn table_report(spec: &PingPongSpec, cases: &[CaseResult]) -> String {
             );
         }
         out += &format!(
-            "{:>8}  ratio p50 tcp_uring / floor = {:.2}x (goal <= 1.30x)\n\n",
-            "", c.ratio_p50
+            "{:>8}  ratio p50 tcp_uring / floor = {:.2}x (goal <= 1.30x); client io_uring_enter \
+             calls per round trip: {:.2}\n\n",
+            "", c.ratio_p50, c.aurora_enters_per_round_trip
         );
     }
     out

@@ -63,6 +63,9 @@ pub struct CaseResult {
     pub floor: Percentiles,
     pub aurora: Percentiles,
     pub ratio_p50: f64,
+    /// Kernel entries (`io_uring_enter`) of the tcp_uring client per measured round trip; the
+    /// floor makes one `write` plus at least one `read`.
+    pub aurora_enters_per_round_trip: f64,
 }
 
 /// Why the benchmark could not run.
@@ -123,13 +126,15 @@ pub fn run(spec: &PingPongSpec) -> Result<Vec<CaseResult>, BenchError> {
             }
             let frame_bytes = HEADER_LEN + payload_bytes;
             let floor = Percentiles::of(&raw_socket_pingpong(frame_bytes, spec)?);
-            let aurora = Percentiles::of(&tcp_uring_pingpong(payload_bytes, spec)?);
+            let (aurora, enters) = tcp_uring_pingpong(payload_bytes, spec)?;
+            let aurora = Percentiles::of(&aurora);
             Ok(CaseResult {
                 payload_bytes,
                 frame_bytes,
                 floor,
                 aurora,
                 ratio_p50: aurora.p50_ns as f64 / floor.p50_ns.max(1) as f64,
+                aurora_enters_per_round_trip: enters as f64 / spec.round_trips.max(1) as f64,
             })
         })
         .collect()
@@ -241,10 +246,11 @@ fn poll_until(
     }
 }
 
+/// The histogram and the client's kernel entries during the measured round trips.
 fn tcp_uring_pingpong(
     payload_bytes: usize,
     spec: &PingPongSpec,
-) -> Result<Histogram<u64>, BenchError> {
+) -> Result<(Histogram<u64>, u64), BenchError> {
     let total = spec.warmup_round_trips + spec.round_trips;
     let (addr_tx, addr_rx) = mpsc::channel::<SocketAddr>();
     let server_core = spec.cores.map(|c| c.1);
@@ -317,7 +323,11 @@ fn tcp_uring_pingpong(
     };
     let payload = vec![0x5Au8; payload_bytes];
     let mut hist = histogram();
+    let mut enters_at_start = 0;
     for i in 0..total {
+        if i == spec.warmup_round_trips {
+            enters_at_start = t.stats().kernel_enters;
+        }
         let started = Instant::now();
         let mut buf = t.buffers().take().map_err(super::TransportError::from)?;
         let len = encode_payload(buf.slab_mut(), &ping, &payload).expect("payload fits the slab");
@@ -331,9 +341,10 @@ fn tcp_uring_pingpong(
             hist.saturating_record(started.elapsed().as_nanos() as u64);
         }
     }
+    let enters = t.stats().kernel_enters - enters_at_start;
     drop(t);
     server
         .join()
         .map_err(|_| BenchError::Thread("tcp_uring server panicked".into()))??;
-    Ok(hist)
+    Ok((hist, enters))
 }

@@ -116,6 +116,9 @@ pub struct TransportStats {
     pub accepted: u64,
     /// Times the receive path had no free slab or provided buffer and had to wait.
     pub receive_stalls: u64,
+    /// System calls that entered the kernel to submit or reap (`io_uring_enter` and the like):
+    /// per round trip this is the number a benchmark compares against a raw socket's.
+    pub kernel_enters: u64,
     rejected: [u64; RejectReason::ALL.len()],
 }
 

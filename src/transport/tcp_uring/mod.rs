@@ -416,7 +416,8 @@ impl TcpUring {
             ));
         }
         let events_per_cqe = recv_reserve_slabs(cfg.slab_bytes) + 4;
-        let pending_limit = events_per_cqe * 4;
+        // Room for a few completions' worth plus a sweep that closes every connection at once.
+        let pending_limit = events_per_cqe * 4 + usize::from(cfg.max_connections);
         let seed = u64::from_le_bytes(
             handshake::fresh_nonce().map_err(io("getrandom"))?[..8]
                 .try_into()
@@ -455,6 +456,15 @@ impl TcpUring {
     /// Whether `peer` has a connection that finished its handshake.
     pub fn is_up(&self, peer: PeerId) -> bool {
         self.peers.iter().any(|p| p.id == peer && p.up)
+    }
+
+    /// Folds the shard's [`Doorbell`](crate::runtime::Doorbell) into this ring's wait:
+    /// a mailbox push that rings it wakes [`Transport::park`] like a socket completion does, so one
+    /// kernel wait covers both. The shard keeps the doorbell alive (an `Arc`) and drains it after a
+    /// park, as its contract says.
+    pub fn watch_doorbell(&mut self, doorbell: &crate::runtime::Doorbell) {
+        use std::os::fd::AsRawFd as _;
+        self.watch_wakeup_fd(doorbell.fd().as_raw_fd());
     }
 
     /// Adds `fd` (an eventfd such as the runtime's doorbell) to what [`Transport::park`] wakes on,
@@ -1176,6 +1186,7 @@ impl TcpUring {
     }
 
     fn enter(&mut self, want: usize, timeout_ns: Option<u64>) -> Result<(), TransportError> {
+        self.stats.kernel_enters += 1;
         let result = match timeout_ns {
             Some(ns) => {
                 let ts = types::Timespec::new()
@@ -1262,7 +1273,10 @@ impl Transport for TcpUring {
 
     fn poll(&mut self, now_ns: u64, events: &mut Vec<Event>) -> Result<usize, TransportError> {
         self.now_ns = now_ns;
-        if now_ns >= self.sweep_due_ns {
+        // A sweep emits at most one event per connection; it waits while the consumer has not
+        // made that much room.
+        let sweep_room = self.pending_limit - self.pending.len() >= self.conns.len();
+        if now_ns >= self.sweep_due_ns && sweep_room {
             self.sweep_due_ns = now_ns + SWEEP_INTERVAL_NS;
             self.sweep(now_ns);
         }
