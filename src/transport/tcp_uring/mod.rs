@@ -317,7 +317,6 @@ pub struct TcpUring {
     rng: u64,
     sweep_due_ns: u64,
     wake_fd: Option<RawFd>,
-    accept_armed: bool,
     now_ns: u64,
 }
 
@@ -440,7 +439,6 @@ impl TcpUring {
             rng: seed | 1,
             sweep_due_ns: 0,
             wake_fd: None,
-            accept_armed: false,
             now_ns: 0,
             cfg,
         };
@@ -490,7 +488,6 @@ impl TcpUring {
                 .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
                 .build();
             self.push(entry.user_data(user_data(Op::Accept, 0, 0)));
-            self.accept_armed = true;
         }
     }
 
@@ -575,9 +572,7 @@ impl TcpUring {
             return;
         };
         self.stats.connect_attempts += 1;
-        let fd = match socket::tcp_socket(&addr)
-            .and_then(|fd| socket::tune(fd, self.cfg.user_timeout_ms).map(|()| fd))
-        {
+        let fd = match socket::tcp_socket(&addr) {
             Ok(fd) => fd,
             Err(e) => {
                 tracing::warn!(peer, %addr, error = %e, "cannot create a socket to dial");
@@ -585,6 +580,12 @@ impl TcpUring {
                 return;
             }
         };
+        if let Err(e) = socket::tune(fd, self.cfg.user_timeout_ms) {
+            tracing::warn!(peer, %addr, error = %e, "cannot set socket options to dial");
+            socket::close(fd);
+            self.schedule_redial(p, now_ns);
+            return;
+        }
         if let Err(e) = self
             .ring
             .submitter()
@@ -739,7 +740,8 @@ impl TcpUring {
             self.bufring.give_back(bid);
         }
         socket::shutdown(conn.fd);
-        if connecting {
+        // A connect still in flight (deadline passed) is cancelled; shutdown does not end it.
+        if connecting && self.conns[slot].ops > 0 {
             let cancel = opcode::AsyncCancel2::new(
                 types::CancelBuilder::fd(types::Fixed(slot as u32)).all(),
             )
@@ -911,7 +913,6 @@ impl TcpUring {
         match op {
             x if x == Op::Accept as u8 => {
                 if !cqueue::more(flags) {
-                    self.accept_armed = false;
                     self.arm_accept();
                 }
                 if res >= 0 {
