@@ -15,6 +15,7 @@ fn main() {
         warmup_round_trips: 10_000,
         round_trips,
         cores: default_cores(),
+        blocks: 10,
     };
     match run(&spec) {
         Ok(cases) => print!("{}", table_report(&spec, &cases)),

@@ -11,6 +11,7 @@ fn pingpong_bench_measures_every_round_trip_and_reports_the_ratio_to_the_floor()
         warmup_round_trips: 20,
         round_trips: 200,
         cores: None,
+        blocks: 3,
     };
     let cases = run(&spec).unwrap();
     assert_eq!(cases.len(), 2);

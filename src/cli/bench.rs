@@ -25,6 +25,10 @@ pub struct TransportArgs {
     /// Do not pin the two threads to the first two cores.
     #[arg(long)]
     pub no_pin: bool,
+    /// Blocks the round trips are split into, alternating floor and tcp_uring, so background
+    /// load hits both alike.
+    #[arg(long, default_value_t = 10)]
+    pub blocks: u64,
 }
 
 /// Runs a benchmark; returns the process exit code.
@@ -39,6 +43,7 @@ fn transport(args: &TransportArgs) -> i32 {
         payload_bytes: vec![64, 4096],
         warmup_round_trips: args.warmup,
         round_trips: args.round_trips.max(1),
+        blocks: args.blocks,
         cores: if args.no_pin {
             None
         } else {
@@ -78,6 +83,7 @@ pub fn json_report(spec: &PingPongSpec, cases: &[CaseResult]) -> serde_json::Val
         "ratio_p50": headline.map(|c| (c.ratio_p50 * 1000.0).round() / 1000.0),
         "round_trips": spec.round_trips,
         "warmup_round_trips": spec.warmup_round_trips,
+        "blocks": spec.blocks,
         "pinned_cores": spec.cores.map(|(a, b)| [a, b]),
         "cases": cases,
     })
@@ -90,11 +96,12 @@ fn us(ns: u64) -> String {
 /// The human-readable table.
 pub fn table_report(spec: &PingPongSpec, cases: &[CaseResult]) -> String {
     let mut out = format!(
-        "transport ping-pong over loopback: {} round trips after {} warm-up, threads {}\n\
+        "transport ping-pong over loopback: {} round trips after {} warm-up in {} alternating blocks, threads {}\n\
          floor = raw non-blocking TCP sockets (TCP_NODELAY) spinning on read(2), same run\n\n\
          {:>8}  {:<11} {:>10} {:>10} {:>10}\n",
         spec.round_trips,
         spec.warmup_round_trips,
+        spec.blocks,
         match spec.cores {
             Some((a, b)) => format!("pinned to cores {a} and {b}"),
             None => "unpinned".to_string(),

@@ -33,6 +33,16 @@ pub struct PingPongSpec {
     pub round_trips: u64,
     /// Cores for the client and the server thread (`None`: do not pin).
     pub cores: Option<(usize, usize)>,
+    /// The round trips are split into this many blocks, alternating floor and tcp_uring, so
+    /// background load on a shared machine hits both paths alike.
+    pub blocks: u64,
+}
+
+/// One block of one path: a fresh connection, its warm-up, then measured round trips.
+struct Block {
+    warmup_round_trips: u64,
+    round_trips: u64,
+    cores: Option<(usize, usize)>,
 }
 
 /// Latency percentiles of one path.
@@ -125,8 +135,27 @@ pub fn run(spec: &PingPongSpec) -> Result<Vec<CaseResult>, BenchError> {
                 });
             }
             let frame_bytes = HEADER_LEN + payload_bytes;
-            let floor = Percentiles::of(&raw_socket_pingpong(frame_bytes, spec)?);
-            let (aurora, enters) = tcp_uring_pingpong(payload_bytes, spec)?;
+            let blocks = spec.blocks.clamp(1, spec.round_trips.max(1));
+            let mut floor = histogram();
+            let mut aurora = histogram();
+            let mut enters = 0;
+            for b in 0..blocks {
+                // The last block takes the remainder, so exactly `round_trips` are measured.
+                let share = spec.round_trips / blocks;
+                let round_trips = if b + 1 == blocks {
+                    spec.round_trips - share * (blocks - 1)
+                } else {
+                    share
+                };
+                let block = Block {
+                    warmup_round_trips: (spec.warmup_round_trips / blocks).max(1),
+                    round_trips,
+                    cores: spec.cores,
+                };
+                raw_socket_pingpong(frame_bytes, &block, &mut floor)?;
+                enters += tcp_uring_pingpong(payload_bytes, &block, &mut aurora)?;
+            }
+            let floor = Percentiles::of(&floor);
             let aurora = Percentiles::of(&aurora);
             Ok(CaseResult {
                 payload_bytes,
@@ -171,8 +200,9 @@ fn spin_read_exact(stream: &mut TcpStream, buf: &mut [u8]) -> Result<(), BenchEr
 
 fn raw_socket_pingpong(
     frame_bytes: usize,
-    spec: &PingPongSpec,
-) -> Result<Histogram<u64>, BenchError> {
+    spec: &Block,
+    hist: &mut Histogram<u64>,
+) -> Result<(), BenchError> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io("floor bind"))?;
     let addr = listener.local_addr().map_err(io("floor local_addr"))?;
     let total = spec.warmup_round_trips + spec.round_trips;
@@ -199,7 +229,6 @@ fn raw_socket_pingpong(
         .map_err(io("floor nonblocking"))?;
     let ping = vec![0xA5u8; frame_bytes];
     let mut pong = vec![0u8; frame_bytes];
-    let mut hist = histogram();
     for i in 0..total {
         let started = Instant::now();
         stream.write_all(&ping).map_err(io("floor write"))?;
@@ -211,7 +240,7 @@ fn raw_socket_pingpong(
     server
         .join()
         .map_err(|_| BenchError::Thread("floor server panicked".into()))??;
-    Ok(hist)
+    Ok(())
 }
 
 fn bench_config(node: u64) -> TcpUringConfig {
@@ -224,15 +253,20 @@ fn bench_config(node: u64) -> TcpUringConfig {
 }
 
 /// Polls until `done` says the event it waits for arrived.
+/// `epoch` is the thread's clock origin: one clock read per iteration gives the `now_ns` every
+/// deadline in the transport is judged against, as in a shard's loop.
 fn poll_until(
     t: &mut TcpUring,
+    epoch: Instant,
     events: &mut Vec<Event>,
     what: &'static str,
     mut done: impl FnMut(Event) -> bool,
 ) -> Result<(), BenchError> {
-    let started = Instant::now();
+    let started_ns = epoch.elapsed().as_nanos() as u64;
+    let limit_ns = ROUND_TRIP_LIMIT.as_nanos() as u64;
     loop {
-        t.poll(started.elapsed().as_nanos() as u64, events)?;
+        let now_ns = epoch.elapsed().as_nanos() as u64;
+        t.poll(now_ns, events)?;
         let mut finished = false;
         for event in events.drain(..) {
             finished |= done(event);
@@ -240,17 +274,18 @@ fn poll_until(
         if finished {
             return Ok(());
         }
-        if started.elapsed() > ROUND_TRIP_LIMIT {
+        if now_ns - started_ns > limit_ns {
             return Err(BenchError::Stalled(what));
         }
     }
 }
 
-/// The histogram and the client's kernel entries during the measured round trips.
+/// Records into `hist`; returns the client's kernel entries during the measured round trips.
 fn tcp_uring_pingpong(
     payload_bytes: usize,
-    spec: &PingPongSpec,
-) -> Result<(Histogram<u64>, u64), BenchError> {
+    spec: &Block,
+    hist: &mut Histogram<u64>,
+) -> Result<u64, BenchError> {
     let total = spec.warmup_round_trips + spec.round_trips;
     let (addr_tx, addr_rx) = mpsc::channel::<SocketAddr>();
     let server_core = spec.cores.map(|c| c.1);
@@ -272,11 +307,14 @@ fn tcp_uring_pingpong(
             term: 0,
             correlation_id: 0,
         };
+        // One clock read per loop iteration, as a shard does.
         let clock = Instant::now();
-        let mut last_progress = Instant::now();
+        let limit_ns = ROUND_TRIP_LIMIT.as_nanos() as u64;
+        let mut last_progress_ns = 0;
         let mut echoed = 0;
         while echoed < total {
-            t.poll(clock.elapsed().as_nanos() as u64, &mut events)?;
+            let now_ns = clock.elapsed().as_nanos() as u64;
+            t.poll(now_ns, &mut events)?;
             for event in events.drain(..) {
                 if let Event::Received { from, mut buf } = event {
                     // Echo the very buffer: rewrite the header in place over the payload.
@@ -288,10 +326,10 @@ fn tcp_uring_pingpong(
                     t.send(from, buf)
                         .map_err(|e| BenchError::Thread(e.to_string()))?;
                     echoed += 1;
-                    last_progress = Instant::now();
+                    last_progress_ns = now_ns;
                 }
             }
-            if last_progress.elapsed() > ROUND_TRIP_LIMIT {
+            if now_ns - last_progress_ns > limit_ns {
                 return Err(BenchError::Stalled("tcp_uring echo"));
             }
         }
@@ -309,8 +347,9 @@ fn tcp_uring_pingpong(
     let mut cfg = bench_config(CLIENT);
     cfg.dial = vec![(SERVER, addr)];
     let mut t = TcpUring::new(cfg)?;
+    let epoch = Instant::now();
     let mut events = Vec::with_capacity(64);
-    poll_until(&mut t, &mut events, "tcp_uring handshake", |e| {
+    poll_until(&mut t, epoch, &mut events, "tcp_uring handshake", |e| {
         matches!(e, Event::PeerUp { .. })
     })?;
     let ping = HeaderFields {
@@ -322,7 +361,6 @@ fn tcp_uring_pingpong(
         correlation_id: 0,
     };
     let payload = vec![0x5Au8; payload_bytes];
-    let mut hist = histogram();
     let mut enters_at_start = 0;
     for i in 0..total {
         if i == spec.warmup_round_trips {
@@ -334,7 +372,7 @@ fn tcp_uring_pingpong(
         buf.set_len(len);
         t.send(Remote::Peer(SERVER), buf)
             .map_err(|e| BenchError::Thread(e.to_string()))?;
-        poll_until(&mut t, &mut events, "tcp_uring round trip", |e| {
+        poll_until(&mut t, epoch, &mut events, "tcp_uring round trip", |e| {
             matches!(e, Event::Received { .. })
         })?;
         if i >= spec.warmup_round_trips {
@@ -346,5 +384,5 @@ fn tcp_uring_pingpong(
     server
         .join()
         .map_err(|_| BenchError::Thread("tcp_uring server panicked".into()))??;
-    Ok((hist, enters))
+    Ok(enters)
 }

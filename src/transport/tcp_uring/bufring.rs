@@ -16,6 +16,8 @@ pub(super) struct BufRing {
     count: u16,
     /// Our copy of the tail; published to the kernel by [`BufRing::publish`].
     tail: u16,
+    /// The tail the kernel last saw.
+    published: u16,
     /// The slabs lent to the kernel, indexed by buffer id. Held for the ring's lifetime.
     slabs: Box<[Buf]>,
     len_bytes: u32,
@@ -57,6 +59,7 @@ impl BufRing {
             map_len_bytes,
             count,
             tail: 0,
+            published: 0,
             slabs,
             len_bytes,
         };
@@ -96,6 +99,10 @@ impl BufRing {
 
     /// Publishes every entry given back since the last call.
     pub fn publish(&mut self) {
+        if self.published == self.tail {
+            return;
+        }
+        self.published = self.tail;
         // SAFETY: the tail field lives in the first entry of our live mapping; the kernel reads it
         // with acquire semantics, which pairs with this release store.
         let tail = unsafe { &*(BufRingEntry::tail(self.entries.as_ptr()) as *const AtomicU16) };

@@ -317,6 +317,8 @@ pub struct TcpUring {
     rng: u64,
     sweep_due_ns: u64,
     wake_fd: Option<RawFd>,
+    /// Whether some connection holds receive data it could not consume yet (pool exhausted).
+    stashed: bool,
     now_ns: u64,
 }
 
@@ -439,6 +441,7 @@ impl TcpUring {
             rng: seed | 1,
             sweep_due_ns: 0,
             wake_fd: None,
+            stashed: false,
             now_ns: 0,
             cfg,
         };
@@ -890,9 +893,13 @@ impl TcpUring {
 
     fn reap(&mut self, now_ns: u64) {
         // Stalled receive data first, in arrival order, before any newer completion.
-        for slot in 0..self.conns.len() {
-            if !self.conns[slot].stash.is_empty() {
-                self.drain_stash(slot, now_ns);
+        if self.stashed {
+            self.stashed = false;
+            for slot in 0..self.conns.len() {
+                if !self.conns[slot].stash.is_empty() {
+                    self.drain_stash(slot, now_ns);
+                    self.stashed |= !self.conns[slot].stash.is_empty();
+                }
             }
         }
         // Bounded by the CQ size; stops while the consumer has not made room for more events.
@@ -1021,6 +1028,7 @@ impl TcpUring {
                 self.consume(slot, bid, 0, res as u32, now_ns);
             } else {
                 self.conns[slot].stash.push_back((bid, 0, res as u32));
+                self.stashed = true;
             }
         } else if open {
             match -res {
@@ -1089,6 +1097,7 @@ impl TcpUring {
                     self.stats.receive_stalls += 1;
                     let consumed = len - input.len() as u32;
                     self.conns[slot].stash.push_front((bid, consumed, len));
+                    self.stashed = true;
                     return false;
                 }
             }
