@@ -1,6 +1,8 @@
 //! The `aurora` command line: one subcommand per file in this folder.
 use clap::{Parser, Subcommand};
 
+mod lincheck;
+
 /// Aurora: a low-latency coordination daemon for HPC clusters.
 #[derive(Debug, Parser)]
 #[command(name = "aurora", version, about)]
@@ -13,6 +15,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the build's features and exit.
     Version,
+    /// Check a recorded client history (JSON Lines) for linearizability; exit 0 if it is.
+    CheckHistory(lincheck::CheckHistoryArgs),
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -34,5 +38,6 @@ pub fn run(cli: Cli) -> i32 {
             );
             0
         }
+        Command::CheckHistory(args) => lincheck::run(&args),
     }
 }
