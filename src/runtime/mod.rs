@@ -16,6 +16,7 @@ mod doorbell;
 mod mailbox;
 mod poll;
 mod shard;
+mod timer_wheel;
 
 pub use clock::{thread_cpu_time_ns, Clock, MonotonicClock};
 pub use doorbell::{Doorbell, DoorbellError, ParkGuard, ParkOutcome};
@@ -29,3 +30,4 @@ pub use shard::{
     BoxError, ShardContext, ShardError, ShardFailures, ShardGroup, ShardSetup, SpawnError,
     StopSignal,
 };
+pub use timer_wheel::{Expired, TimerId, TimerWheel, TimerWheelError, TIMER_WHEEL_LIMIT};
