@@ -17,6 +17,7 @@ mod mailbox;
 mod poll;
 mod shard;
 mod timer_wheel;
+mod topology;
 
 pub use clock::{thread_cpu_time_ns, Clock, MonotonicClock};
 pub use doorbell::{Doorbell, DoorbellError, ParkGuard, ParkOutcome};
@@ -31,3 +32,7 @@ pub use shard::{
     StopSignal,
 };
 pub use timer_wheel::{Expired, TimerId, TimerWheel, TimerWheelError, TIMER_WHEEL_LIMIT};
+pub use topology::{
+    format_cpulist, parse_cpulist, CpulistError, Device, NumaNode, PlacementError, Topology,
+    TopologyError, CPU_LIMIT,
+};
