@@ -16,8 +16,8 @@
 /// Sentinel for "no entry" in the index-linked lists.
 const NIL: u32 = u32::MAX;
 
-/// Upper bound on `slots` and `capacity`: bounds memory (an entry is 48 bytes) and keeps indices
-/// below [`NIL`].
+/// Upper bound on `slots` and `capacity`: bounds memory (an entry is 40 bytes) and keeps indices
+/// below the list sentinel (`u32::MAX`).
 pub const TIMER_WHEEL_LIMIT: usize = 1 << 24;
 
 /// Invalid wheel parameters, or a full wheel.
