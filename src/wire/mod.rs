@@ -33,9 +33,11 @@ mod encode;
 mod error;
 mod header;
 mod kind;
+mod rejects;
 
 pub use decode::{Frame, FrameRules, ValidHeader};
 pub use encode::{encode_into, encode_payload, FrameBuilder, HeaderFields};
-pub use error::{EncodeError, RejectCounts, RejectReason, RulesError, WireError};
+pub use error::{EncodeError, RejectReason, RulesError, WireError};
 pub use header::{FrameHeader, HEADER_LEN, MAGIC, MAX_PAYLOAD_LEN_BYTES, VERSION};
 pub use kind::{ConsensusKind, FrameKind};
+pub use rejects::RejectMetrics;
