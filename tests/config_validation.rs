@@ -673,3 +673,17 @@ fn dpdk_peer_table_must_cover_the_members_with_valid_addresses() {
         "{err}"
     );
 }
+
+#[test]
+fn runtime_bounds_match_what_the_runtime_accepts() {
+    let text = format!("{BASE}\n[runtime]\nmailbox_depth = 1000\n");
+    assert_eq!(
+        only_error(parse(&text)),
+        "node.toml: runtime.mailbox_depth: 1000 is not a power of two (mailboxes are rings indexed \
+         by masking); use e.g. 1024"
+    );
+    let text = format!("{BASE}\n[runtime]\nmax_park_us = 0\n");
+    assert_eq!(parse(&text).unwrap_err().0[0].key, "runtime.max_park_us");
+    let text = format!("{BASE}\n[runtime]\ncores = [4096]\n");
+    assert_eq!(parse(&text).unwrap_err().0[0].key, "runtime.cores");
+}

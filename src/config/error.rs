@@ -192,6 +192,11 @@ pub enum Problem {
         why: &'static str,
     },
     #[error(
+        "{value} is not a power of two ({why}); use e.g. {}",
+        .value.checked_next_power_of_two().unwrap_or(1 << 20).min(1 << 20)
+    )]
+    NotPowerOfTwo { value: u64, why: &'static str },
+    #[error(
         "max_frame_bytes ({frame_bytes}) cannot hold one entry of the largest key and value \
              ({needed_bytes} bytes with {overhead_bytes} bytes of headers); raise max_frame_bytes \
              or lower max_key_bytes / max_value_bytes"

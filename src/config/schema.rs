@@ -140,7 +140,9 @@ pub struct Runtime {
     pub pin: bool,
     /// How long an idle shard spins polling before it parks; 0 = park at once (laptops, CI).
     pub spin_us: u64,
-    /// Capacity of each shard-to-shard mailbox, in messages.
+    /// The longest a parked shard sleeps before it polls again, even with no timer due.
+    pub max_park_us: u64,
+    /// Capacity of each shard-to-shard mailbox, in messages; a power of two.
     pub mailbox_depth: usize,
 }
 
@@ -151,6 +153,7 @@ impl Default for Runtime {
             cores: Vec::new(),
             pin: false,
             spin_us: 0,
+            max_park_us: 10_000,
             mailbox_depth: 1_024,
         }
     }

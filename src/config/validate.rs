@@ -467,20 +467,29 @@ impl Checker<'_> {
     }
 
     fn runtime(&mut self, r: &Runtime) {
+        /// CPU numbers the affinity syscalls can name (`CPU_SETSIZE`); also bounds the shards.
+        const CPU_LIMIT: u64 = 1024;
         let shards = u64::try_from(r.shards).unwrap_or(u64::MAX);
         self.range(
             "runtime.shards",
             shards,
             1,
-            256,
-            "one shard per core, and no box has more",
+            CPU_LIMIT,
+            "one shard per core, and the affinity syscalls name at most 1024 CPUs",
         );
         self.range(
             "runtime.spin_us",
             r.spin_us,
             0,
-            1_000_000,
-            "spinning longer than a second before parking only burns the core",
+            10_000_000,
+            "a shard idle for 10 s should park; a loaded one never reaches the bound",
+        );
+        self.range(
+            "runtime.max_park_us",
+            r.max_park_us,
+            1,
+            10_000_000,
+            "a parked shard must wake on its own; sleeping longer than 10 s only hides lost wake-ups",
         );
         let depth = u64::try_from(r.mailbox_depth).unwrap_or(u64::MAX);
         self.range(
@@ -488,10 +497,25 @@ impl Checker<'_> {
             depth,
             1,
             1 << 20,
-            "mailboxes are allocated up front",
+            "mailbox slots are allocated up front",
         );
+        if !depth.is_power_of_two() {
+            let problem = Problem::NotPowerOfTwo {
+                value: depth,
+                why: "mailboxes are rings indexed by masking",
+            };
+            self.report("runtime.mailbox_depth", problem);
+        }
         let mut seen = Vec::with_capacity(r.cores.len());
         for &core in &r.cores {
+            let core_number = u64::try_from(core).unwrap_or(u64::MAX);
+            self.range(
+                "runtime.cores",
+                core_number,
+                0,
+                CPU_LIMIT - 1,
+                "CPU numbers the affinity syscalls can name",
+            );
             if seen.contains(&core) {
                 self.report("runtime.cores", Problem::DuplicateCore { core });
             }
@@ -512,8 +536,8 @@ impl Checker<'_> {
         const GIB: u64 = 1024 * MIB;
         let checks: [(&str, u64, u64, u64, &'static str); 10] = [
             ("limits.max_key_bytes", l.max_key_bytes, 1, 64 * KIB, "keys are names, not payloads"),
-            ("limits.max_value_bytes", l.max_value_bytes, 1, 64 * MIB, "a coordination store is not a blob store; every value crosses the fabric to every voter"),
-            ("limits.max_frame_bytes", l.max_frame_bytes, 4 * KIB, 256 * MIB, "frames are cut from fixed-size registered buffers"),
+            ("limits.max_value_bytes", l.max_value_bytes, 1, 16 * MIB, "a coordination store is not a blob store; every value crosses the fabric to every voter"),
+            ("limits.max_frame_bytes", l.max_frame_bytes, 4 * KIB, 16 * MIB, "a frame fits one registered buffer slab and the wire's 16 MiB payload bound"),
             ("limits.pipeline_window", l.pipeline_window, 1, 1_024, "AppendEntries in flight per follower"),
             ("limits.max_batch_entries", l.max_batch_entries, 1, 65_536, "entries in one proposal batch"),
             ("limits.max_log_bytes_in_memory", l.max_log_bytes_in_memory, 1, 1024 * GIB, "in-memory log, bounded by RAM"),
