@@ -37,34 +37,38 @@ pub(crate) enum Segment {
 
 /// A key path as the user wrote it, with array indices: `members[1].peer_addr`.
 pub(crate) fn display(path: &[Segment]) -> String {
+    join(path, |i| format!("[{i}]"))
+}
+
+/// A key path as the schema knows it, indices erased: `members[].peer_addr`.
+pub(crate) fn normalized(path: &[Segment]) -> String {
+    join(path, |_| "[]".to_owned())
+}
+
+fn join(path: &[Segment], index: impl Fn(usize) -> String) -> String {
     let mut out = String::new();
     for segment in path {
         match segment {
-            Segment::Key(key) if out.is_empty() => out.push_str(key),
             Segment::Key(key) => {
-                out.push('.');
+                if !out.is_empty() {
+                    out.push('.');
+                }
                 out.push_str(key);
             }
-            Segment::Index(i) => out.push_str(&format!("[{i}]")),
+            Segment::Index(i) => out.push_str(&index(*i)),
         }
     }
     out
 }
 
-/// A key path as the schema knows it, indices erased: `members[].peer_addr`.
-pub(crate) fn normalized(path: &[Segment]) -> String {
-    let mut out = String::new();
-    for segment in path {
-        match segment {
-            Segment::Key(key) if out.is_empty() => out.push_str(key),
-            Segment::Key(key) => {
-                out.push('.');
-                out.push_str(key);
-            }
-            Segment::Index(_) => out.push_str("[]"),
-        }
-    }
-    out
+/// The environment variable that sets a key given with indices (`members[1].peer_addr` →
+/// `AURORA_MEMBERS__1__PEER_ADDR`).
+pub(crate) fn env_name(key: &str) -> String {
+    let dotted = key.replace('[', ".").replace(']', "");
+    format!(
+        "{ENV_PREFIX}{}",
+        dotted.replace('.', "__").to_ascii_uppercase()
+    )
 }
 
 /// A schema key (`members[].peer_addr`) written for `origin`'s layer, with the indices the user
@@ -84,13 +88,7 @@ pub(crate) fn render(schema_key: &str, user_path: &[Segment], origin: &Origin) -
     }
     out.push_str(rest);
     match origin {
-        Origin::Env(_) => {
-            let dotted = out.replace('[', ".").replace(']', "");
-            format!(
-                "{ENV_PREFIX}{}",
-                dotted.replace('.', "__").to_ascii_uppercase()
-            )
-        }
+        Origin::Env(_) => env_name(&out),
         Origin::File(_) | Origin::Flag(_) => out,
     }
 }

@@ -180,16 +180,9 @@ fn type_error(
             } else {
                 format!("{path}.{field}")
             };
-            let env = format!(
-                "{}{}",
-                layers::ENV_PREFIX,
-                key.replace(['[', '.'], "__")
-                    .replace(']', "")
-                    .to_ascii_uppercase()
-            );
             let problem = Problem::MissingKey {
                 key: key.clone(),
-                env,
+                env: layers::env_name(&key),
             };
             (key, problem)
         }
