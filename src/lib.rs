@@ -5,7 +5,7 @@
 //! ```text
 //!  cli/                                 the `aurora` command
 //!  sim/  lincheck/                      deterministic simulator; linearizability checker
-//!  consensus/                           sans-IO Raft/Paxos hybrid
+//!  consensus/  store/  storage/         sans-IO Raft/Paxos hybrid; the state machine; WAL + snapshots
 //!  wire/  transport/  runtime/          frames; fabrics behind one trait; pinned shards
 //!  metrics/  config/                    HDR histograms, counters; validated configuration
 //! ```
@@ -35,5 +35,7 @@ pub mod metrics;
 pub mod mutants;
 pub mod runtime;
 pub mod sim;
+pub mod storage;
+pub mod store;
 pub mod transport;
 pub mod wire;

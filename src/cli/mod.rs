@@ -2,6 +2,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+mod lincheck;
 
 /// Aurora: a low-latency coordination daemon for HPC clusters.
 #[derive(Debug, Parser)]
@@ -20,6 +21,8 @@ pub enum Command {
         #[command(subcommand)]
         kind: bench::BenchKind,
     },
+    /// Check a recorded client history (JSON Lines) for linearizability; exit 0 if it is.
+    CheckHistory(lincheck::CheckHistoryArgs),
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -42,5 +45,6 @@ pub fn run(cli: Cli) -> i32 {
             );
             0
         }
+        Command::CheckHistory(args) => lincheck::run(&args),
     }
 }
