@@ -13,6 +13,10 @@
 //! - [`Transport::park`]: sleep in the kernel until something completes or the timeout passes,
 //!   for fabrics that can (io_uring); user-space fabrics return at once.
 //!
+//! Implementations here: [`mem`] (in-process, deterministic, for the simulator) and [`tcp_uring`]
+//! (TCP on io_uring, the default). [`handshake`] is the peer authentication both kernel transports
+//! share; [`bench`](mod@bench) is the ping-pong benchmark behind `aurora bench transport`.
+//!
 //! Remotes are [`Remote::Peer`] (a cluster node, authenticated with the cluster secret) or
 //! [`Remote::Conn`] (an accepted connection that is not a peer, e.g. a client; that protocol is a
 //! later issue, the id space is here so the trait does not change for it).

@@ -204,6 +204,8 @@ enum Op {
     Send = 4,
     Wake = 5,
     Cancel = 6,
+    /// Cancelling the listener's accept at teardown (no connection slot).
+    Teardown = 7,
 }
 
 fn user_data(op: Op, slot: usize, gen: u32) -> u64 {
@@ -1334,7 +1336,7 @@ impl Drop for TcpUring {
                 types::CancelBuilder::fd(types::Fd(listener.as_raw_fd())).all(),
             )
             .build();
-            self.push(cancel.user_data(user_data(Op::Cancel, 0, 0)));
+            self.push(cancel.user_data(user_data(Op::Teardown, 0, 0)));
         }
         for _ in 0..100 {
             if self.conns.iter().all(|c| c.ops == 0) {
