@@ -288,3 +288,74 @@ fn poll_fills_only_the_room_the_caller_gives_and_keeps_order() {
     }
     assert_eq!(got, (0..50).collect::<Vec<u8>>());
 }
+
+#[test]
+fn a_consumer_holding_every_buffer_stalls_the_stream_without_losing_or_reordering_frames() {
+    const FRAMES: u32 = 600;
+    let mut cfg = config(2);
+    cfg.listen_addr = Some("127.0.0.1:0".parse().unwrap());
+    cfg.accept_from = vec![1];
+    cfg.recv_buffers = 64;
+    cfg.pool_slabs = 400; // 64 lent to the receive ring, 336 for frames
+    let mut server = TcpUring::new(cfg).unwrap();
+    let mut client = dialer(1, &[(2, server.local_addr().unwrap())]);
+    let mut logs = Vec::new();
+    assert!(pump(
+        &mut [&mut client, &mut server],
+        &mut logs,
+        5_000,
+        |l| is_up(&l[0], 2) && is_up(&l[1], 1)
+    ));
+
+    let mut next_to_send = 0u32;
+    let mut held = Vec::new();
+    let mut order = Vec::new();
+    let mut events = Vec::with_capacity(64);
+    let mut released = false;
+    let deadline = now_ns() + 10_000_000_000;
+    while order.len() < FRAMES as usize && now_ns() < deadline {
+        while next_to_send < FRAMES {
+            match client.send(
+                Remote::Peer(2),
+                frame(&client, FrameKind::Ping, 1, 2, &next_to_send.to_le_bytes()),
+            ) {
+                Ok(()) => next_to_send += 1,
+                Err(e) => {
+                    assert_eq!(e.kind, SendErrorKind::QueueFull { capacity: 64 });
+                    break;
+                }
+            }
+        }
+        client.poll(now_ns(), &mut events).unwrap();
+        events.clear();
+        server.poll(now_ns(), &mut events).unwrap();
+        for event in events.drain(..) {
+            if let Event::Received { buf, .. } = event {
+                order.push(u32::from_le_bytes(
+                    buf.as_slice()[HEADER_LEN..HEADER_LEN + 4]
+                        .try_into()
+                        .unwrap(),
+                ));
+                held.push(buf); // the consumer keeps every buffer: the pool runs dry
+            }
+        }
+        if !released && server.buffers().free_count() == 0 && server.stats().receive_stalls > 0 {
+            held.clear(); // now let go: the stalled stream resumes where it stopped
+            released = true;
+        }
+    }
+    assert!(
+        released,
+        "the pool never ran dry (stalls: {})",
+        server.stats().receive_stalls
+    );
+    assert_eq!(
+        order,
+        (0..FRAMES).collect::<Vec<_>>(),
+        "frames lost or reordered across the stall"
+    );
+    assert!(
+        is_up(&logs[1], 1) && server.is_up(1),
+        "the stall must not cost the connection"
+    );
+}

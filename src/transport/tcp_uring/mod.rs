@@ -195,6 +195,15 @@ fn recv_reserve_slabs(slab_bytes: usize) -> usize {
     slab_bytes / HEADER_LEN + 1
 }
 
+/// Exponential backoff with jitter: the base doubles per consecutive failure from `min_ms` up to
+/// `max_ms`, and the delay is uniform in `[base/2, base]` (from `random`) so peers that lost a
+/// node at the same moment do not redial in lockstep.
+fn backoff_delay_ms(failures: u32, min_ms: u64, max_ms: u64, random: u64) -> u64 {
+    let shift = failures.min(MAX_BACKOFF_SHIFT);
+    let base_ms = min_ms.saturating_mul(1 << shift).min(max_ms);
+    base_ms - random % (base_ms / 2 + 1)
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u8)]
 enum Op {
@@ -620,11 +629,13 @@ impl TcpUring {
     }
 
     fn schedule_redial(&mut self, p: usize, now_ns: u64) {
-        let shift = self.peers[p].failures.min(MAX_BACKOFF_SHIFT);
-        let base_ms = (self.cfg.backoff_min_ms << shift).min(self.cfg.backoff_max_ms);
-        // Jitter: a uniformly random delay in [base/2, base].
-        let jitter_ms = self.jitter() % (base_ms / 2 + 1);
-        let delay_ms = base_ms - jitter_ms;
+        let random = self.jitter();
+        let delay_ms = backoff_delay_ms(
+            self.peers[p].failures,
+            self.cfg.backoff_min_ms,
+            self.cfg.backoff_max_ms,
+            random,
+        );
         let peer = &mut self.peers[p];
         peer.failures = peer.failures.saturating_add(1);
         peer.next_dial_ns = now_ns + delay_ms * 1_000_000;
@@ -1361,5 +1372,59 @@ impl Drop for TcpUring {
                 conn.fd = -1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum_with_jitter_in_the_upper_half() {
+        for failures in 0..40 {
+            let base = (50u64 << failures.min(MAX_BACKOFF_SHIFT)).min(2_000);
+            for random in [0, 1, 7, 12_345, u64::MAX] {
+                let delay = backoff_delay_ms(failures, 50, 2_000, random);
+                assert!(
+                    delay <= base && delay >= base - base / 2,
+                    "failures {failures}: {delay} vs base {base}"
+                );
+            }
+        }
+        assert_eq!(backoff_delay_ms(0, 50, 2_000, 0), 50);
+        assert_eq!(backoff_delay_ms(3, 50, 2_000, 0), 400);
+        assert_eq!(
+            backoff_delay_ms(1_000, 50, 2_000, 0),
+            2_000,
+            "bounded by the maximum"
+        );
+    }
+
+    #[test]
+    fn user_data_round_trips_op_slot_and_generation() {
+        let data = user_data(Op::Send, 0xAB_CDEF, u32::MAX - 1);
+        assert_eq!(
+            decode_user_data(data),
+            (Op::Send as u8, 0xAB_CDEF, u32::MAX - 1)
+        );
+    }
+
+    #[test]
+    fn configurations_that_cannot_work_are_refused_with_the_reason() {
+        let secret = ClusterSecret::new(&[1; 32]).unwrap();
+        let mut cfg = TcpUringConfig::new(5, 1, secret);
+        cfg.dial = vec![(3, "127.0.0.1:1".parse().unwrap())];
+        let msg = cfg.validate().unwrap_err().to_string();
+        assert!(msg.contains("smaller id dials"), "{msg}");
+        cfg.dial.clear();
+        cfg.accept_from = vec![3];
+        let msg = cfg.validate().unwrap_err().to_string();
+        assert!(msg.contains("listen_addr"), "{msg}");
+        cfg.listen_addr = Some("127.0.0.1:0".parse().unwrap());
+        cfg.pool_slabs = 10;
+        let msg = cfg.validate().unwrap_err().to_string();
+        assert!(msg.contains("pool_slabs = 10"), "{msg}");
+        cfg.pool_slabs = 4096;
+        assert!(cfg.validate().is_ok());
     }
 }
