@@ -537,8 +537,13 @@ impl TcpUring {
         self.pending.push_back(event);
     }
 
+    /// The remote of a connection that carries consumer frames (only up connections do).
     fn remote_of(&self, slot: usize) -> Remote {
-        Remote::Peer(self.conns[slot].peer.unwrap_or(0))
+        Remote::Peer(
+            self.conns[slot]
+                .peer
+                .expect("consumer frames are only queued on up connections, which know their peer"),
+        )
     }
 
     // ---- timers: dialing and deadlines ----
@@ -1100,8 +1105,12 @@ impl TcpUring {
                 .next(&mut input, now_ns, &self.rules, &self.pool);
             match result {
                 Ok(Some(frame)) => self.on_frame(slot, frame),
-                Ok(None) if input.is_empty() => break,
-                Ok(None) => {}
+                Ok(None) => {
+                    // The reader only stops short when it has swallowed all the input, so this
+                    // loop ends: every turn consumes bytes or yields a frame.
+                    debug_assert!(input.is_empty());
+                    break;
+                }
                 Err(ReadError::Reject(reason)) => {
                     self.close(slot, DownReason::Rejected(reason));
                     break;
