@@ -47,9 +47,10 @@
 //! | `PeerUp` / `PeerDown`    | the handshake datagrams succeed / retransmissions to a peer exceed their bound |
 //! | `park(timeout)`          | returns at once (poll-mode driver: the shard spins) |
 //!
-//! Both keep the contract the trait's users rely on: in-order, exactly-once delivery per remote
-//! while the remote is up; after `PeerDown` nothing more from that connection; buffers always come
-//! back to the pool.
+//! Both keep the contract the trait's users rely on, as `tcp_uring` does: in-order, exactly-once
+//! delivery per remote while the remote is up; after `PeerDown` nothing more from that connection;
+//! buffers always come back to the pool. `mem` keeps it too unless its owner injects loss,
+//! duplication or reordering — which is what the simulator uses it for.
 
 pub mod bench;
 mod events;

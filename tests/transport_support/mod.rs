@@ -30,7 +30,7 @@ pub fn config(node: PeerId) -> TcpUringConfig {
     cfg.pool_slabs = 1024;
     cfg.recv_buffers = 64;
     cfg.max_connections = 16;
-    cfg.handshake_timeout_ms = 500;
+    cfg.handshake_timeout_ms = 1_500;
     cfg.frame_timeout_ms = 300;
     cfg.backoff_min_ms = 10;
     cfg.backoff_max_ms = 100;
