@@ -42,3 +42,6 @@ pub use limits::{cost, StoreLimits};
 pub use machine::Store;
 pub use output::{Addressed, ApplyOutput, Notification};
 pub use snapshot::SNAPSHOT_FORMAT_VERSION;
+
+#[cfg(test)]
+mod tests;
