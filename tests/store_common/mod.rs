@@ -232,7 +232,7 @@ pub fn step() -> impl Strategy<Value = Step> {
         2 => (s(), 0..2usize, prop_oneof![-2..3i64, Just(i64::MAX), Just(i64::MIN)]).prop_map(|(session, name, delta)| Step::FetchAdd { session, name, delta }),
         1 => Just(Step::Register),
         1 => s().prop_map(|session| Step::Close { session }),
-        3 => (s(), 0..4u8).prop_map(|(session, back)| Step::Retry { session, back }),
+        4 => (s(), 0..8u8).prop_map(|(session, back)| Step::Retry { session, back }),
         1 => (s(), op_spec()).prop_map(|(session, op)| Step::FillGap { session, op }),
         3 => (0..6u8, range_spec(), 0..4u8, 0..2usize, 0..6u8).prop_map(|(read, range, back, name, lease)| Step::Read { read, range, back, name, lease }),
         1 => Just(Step::NoOp),
@@ -399,7 +399,7 @@ impl Client {
             state.gaps.push(state.next_seq);
         }
         state.next_seq += 1;
-        if pick % 2 == 0 {
+        if pick == 2 {
             state.acked = state.next_seq - 1;
         }
         SessionHeader {
