@@ -4,6 +4,16 @@
 //! replicated state: every voter must bootstrap the cluster with the same [`StoreLimits`], and a
 //! snapshot carries them, so a node that restores one adopts the limits it was taken under.
 
+use thiserror::Error;
+
+/// A [`StoreLimits`] value the store cannot work with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("store limit {name} = {value} is invalid: it must be at least 1")]
+pub struct LimitsError {
+    pub name: &'static str,
+    pub value: u64,
+}
+
 /// Every bound the store enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StoreLimits {
@@ -29,6 +39,23 @@ pub struct StoreLimits {
     pub max_session_responses: u32,
     /// Most encoded bytes of cached responses per session.
     pub max_session_response_bytes: u64,
+}
+
+impl StoreLimits {
+    /// Checks the limits a store needs to be at least 1 (a key, a lease TTL, a barrier member, a
+    /// session). Configuration loading calls this; [`super::Store::new`] insists on it.
+    pub fn validate(&self) -> Result<(), LimitsError> {
+        let at_least_one = [
+            ("max_key_bytes", u64::from(self.max_key_bytes)),
+            ("max_lease_ttl_ms", self.max_lease_ttl_ms),
+            ("max_barrier_members", u64::from(self.max_barrier_members)),
+            ("max_sessions", u64::from(self.max_sessions)),
+        ];
+        match at_least_one.into_iter().find(|&(_, value)| value == 0) {
+            Some((name, value)) => Err(LimitsError { name, value }),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Default for StoreLimits {

@@ -1,7 +1,7 @@
 //! [`Store`]: the deterministic state machine that applies committed log entries.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::barrier::{Arrival, Barriers, Member};
 use super::codec;
@@ -11,6 +11,7 @@ use super::command::{
     ReadRequest, Reply, Request, Response, RevokeReason, SessionHeader, TxnOp, TxnReply,
     TxnRequest, NO_LEASE, NO_SESSION,
 };
+use super::counter::Counters;
 use super::error::{BreakReason, Compacted, StoreError};
 use super::kv::Kv;
 use super::lease::{Lease, Leases};
@@ -50,16 +51,19 @@ pub struct Store {
     pub(super) locks: Queues,
     pub(super) elections: Queues,
     pub(super) barriers: Barriers,
-    /// Non-zero counters (a missing counter reads 0, so a counter back at 0 costs nothing).
-    pub(super) counters: BTreeMap<Vec<u8>, i64>,
+    pub(super) counters: Counters,
     pub(super) sessions: Sessions,
     /// Waiting requests completed by the entry being applied; answered once its revision is final.
     completions: Vec<(ClientId, u64, Result<Reply, StoreError>)>,
 }
 
 impl Store {
-    /// An empty store at revision 1 that has applied nothing.
+    /// An empty store at revision 1 that has applied nothing. `limits` must pass
+    /// [`StoreLimits::validate`] (configuration loading checks it and reports a typed error).
     pub fn new(limits: StoreLimits) -> Self {
+        if let Err(error) = limits.validate() {
+            panic!("Store::new needs validated limits: {error}");
+        }
         Self::from_parts(
             limits,
             0,
@@ -68,7 +72,7 @@ impl Store {
             Queues::default(),
             Queues::default(),
             Barriers::default(),
-            BTreeMap::new(),
+            Counters::default(),
             Sessions::default(),
         )
     }
@@ -82,7 +86,7 @@ impl Store {
         locks: Queues,
         elections: Queues,
         barriers: Barriers,
-        counters: BTreeMap<Vec<u8>, i64>,
+        counters: Counters,
         sessions: Sessions,
     ) -> Self {
         Self {
@@ -121,13 +125,12 @@ impl Store {
 
     /// Bytes charged against [`StoreLimits::max_store_bytes`] (see [`super::limits::cost`]).
     pub fn used_bytes(&self) -> u64 {
-        let counters: u64 = self.counters.keys().map(|name| cost::counter(name)).sum();
         self.kv.bytes()
             + self.leases.len() as u64 * cost::LEASE
             + self.locks.bytes()
             + self.elections.bytes()
             + self.barriers.bytes()
-            + counters
+            + self.counters.bytes()
     }
 
     /// Every live lease with its TTL, by id: what a new leader needs to start deadlines.
@@ -211,7 +214,7 @@ impl Store {
                 .map(Reply::Leader)
                 .ok_or_else(|| StoreError::NoLeader { name: name.clone() }),
             ReadRequest::Counter { name } => Ok(Reply::Counter {
-                value: self.counters.get(name).copied().unwrap_or(0),
+                value: self.counters.get(name),
             }),
         }
     }
@@ -805,7 +808,7 @@ impl Store {
     }
 
     fn fetch_add(&mut self, name: &[u8], delta: i64) -> Result<Reply, StoreError> {
-        let previous = self.counters.get(name).copied().unwrap_or(0);
+        let previous = self.counters.get(name);
         let next = previous
             .checked_add(delta)
             .ok_or_else(|| StoreError::CounterOverflow {
@@ -816,11 +819,7 @@ impl Store {
         if previous == 0 && next != 0 {
             self.charge(cost::counter(name))?;
         }
-        if next == 0 {
-            self.counters.remove(name);
-        } else {
-            self.counters.insert(name.to_vec(), next);
-        }
+        self.counters.set(name, next);
         Ok(Reply::FetchAdd { previous })
     }
 
@@ -896,9 +895,7 @@ impl Store {
                 }
             }
         }
-        if self.counters.values().any(|&v| v == 0) {
-            return Err("a zero counter is stored".to_string());
-        }
+        self.counters.verify()?;
         if self.leases.len() > self.limits.max_leases as usize {
             return Err("too many leases".to_string());
         }

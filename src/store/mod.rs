@@ -21,6 +21,7 @@
 mod barrier;
 pub mod codec;
 mod command;
+mod counter;
 mod error;
 mod kv;
 pub mod lease;
@@ -38,7 +39,7 @@ pub use command::{
     RevokeReason, SessionHeader, TxnOp, TxnReply, TxnRequest, NO_LEASE, NO_SESSION,
 };
 pub use error::{BreakReason, CodecError, Compacted, InvalidRequest, SnapshotError, StoreError};
-pub use limits::{cost, StoreLimits};
+pub use limits::{cost, LimitsError, StoreLimits};
 pub use machine::Store;
 pub use output::{Addressed, ApplyOutput, Notification};
 pub use snapshot::SNAPSHOT_FORMAT_VERSION;

@@ -18,6 +18,7 @@ use std::io::{self, Read, Write};
 use super::barrier::{Barrier, Barriers, Member};
 use super::codec::{self, Sink};
 use super::command::LeaseId;
+use super::counter::Counters;
 use super::error::SnapshotError;
 use super::kv::{KeyRevision, Kv};
 use super::lease::{Lease, Leases};
@@ -153,8 +154,8 @@ impl Store {
             }
         }
 
-        sink.u64(self.counters.len() as u64);
-        for (name, value) in &self.counters {
+        sink.u64(self.counters.iter().count() as u64);
+        for (name, value) in self.counters.iter() {
             sink.bytes(name);
             sink.i64(*value);
         }
@@ -218,6 +219,9 @@ impl Store {
             max_session_responses: r.u32()?,
             max_session_response_bytes: r.u64()?,
         };
+        limits
+            .validate()
+            .map_err(|e| malformed(format!("limits: {e}")))?;
         let key_max = limits.max_key_bytes as usize;
         let value_max = limits.max_value_bytes as usize;
 
@@ -325,7 +329,7 @@ impl Store {
             Queues::restore(locks),
             Queues::restore(elections),
             Barriers::restore(barriers),
-            counters,
+            Counters::restore(counters),
             Sessions::restore(sessions),
         );
         store.verify().map_err(SnapshotError::Malformed)?;

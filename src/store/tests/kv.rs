@@ -366,3 +366,19 @@ fn reads_through_the_log_answer_like_direct_reads() {
     let logged = w.run(Command::Read(read));
     assert_eq!(direct, logged);
 }
+
+#[test]
+fn limits_that_leave_nothing_possible_are_refused() {
+    let limits = StoreLimits {
+        max_sessions: 0,
+        ..StoreLimits::default()
+    };
+    assert_eq!(
+        limits.validate(),
+        Err(LimitsError {
+            name: "max_sessions",
+            value: 0
+        })
+    );
+    assert_eq!(StoreLimits::default().validate(), Ok(()));
+}

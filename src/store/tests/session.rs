@@ -247,3 +247,68 @@ fn session_headers_are_validated_before_the_log() {
         Err(InvalidRequest::NeedsNoSession("RegisterSession"))
     );
 }
+
+#[test]
+fn responses_beyond_the_byte_bound_are_evicted_oldest_first() {
+    let one = codec::response_len(&Response {
+        revision: 2,
+        result: Ok(Reply::FetchAdd { previous: 0 }),
+    }) as u64;
+    let mut w = World::with_limits(StoreLimits {
+        max_session_response_bytes: 2 * one,
+        ..StoreLimits::default()
+    });
+    let client = w.register();
+    let add = Command::FetchAdd {
+        name: b"c".to_vec(),
+        delta: 1,
+    };
+    for seq in 1..=3 {
+        w.run_as(header(client, seq, 0), add.clone());
+    }
+    assert_eq!(
+        w.run_as(header(client, 1, 0), add.clone()).result,
+        Err(StoreError::SessionExpired {
+            client_id: client,
+            seq: 1
+        })
+    );
+    assert_eq!(
+        w.run_as(header(client, 2, 0), add).result,
+        Ok(Reply::FetchAdd { previous: 1 })
+    );
+}
+
+#[test]
+fn a_waiting_request_is_never_evicted_by_the_response_bound() {
+    let mut w = World::with_limits(StoreLimits {
+        max_session_responses: 1,
+        ..StoreLimits::default()
+    });
+    let client = w.register();
+    let (a, b) = (w.grant(1000), w.grant(1000));
+    let Reply::Lock(Acquire::Granted { token }) = w.ok(Command::Lock {
+        name: b"L".to_vec(),
+        lease: a,
+    }) else {
+        panic!("not granted");
+    };
+    let lock_b = Command::Lock {
+        name: b"L".to_vec(),
+        lease: b,
+    };
+    let queued = w.run_as(header(client, 1, 0), lock_b.clone());
+    w.run_as(header(client, 2, 0), put("k", "1"));
+    w.run_as(header(client, 3, 0), put("k", "2"));
+    assert_eq!(
+        w.run_as(header(client, 1, 0), lock_b.clone()),
+        queued,
+        "still waiting, still known"
+    );
+    w.ok(Command::Unlock {
+        name: b"L".to_vec(),
+        token,
+    });
+    let grant = w.completed().pop().expect("b granted").response;
+    assert_eq!(w.run_as(header(client, 1, 0), lock_b), grant);
+}
