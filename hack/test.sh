@@ -13,5 +13,6 @@ run_stage "format" cargo fmt --all -- --check
 run_stage "clippy" cargo clippy --all-targets -- -D warnings
 run_stage "clippy (mutants)" cargo clippy --all-targets --features mutants -- -D warnings
 run_stage "unit and integration tests" cargo test
+run_stage "fuzz frame_decode (30 s)" hack/fuzz.sh 30 frame_decode
 echo
 echo "test.sh: all stages passed"
