@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use super::command::{Event, EventKind, KeyRange, KeyValue, LeaseId, RangeReply, RangeRequest};
+use super::command::{
+    Event, EventKind, KeyRange, KeyValue, LeaseId, RangeReply, RangeRequest, NO_LEASE,
+};
 use super::error::StoreError;
 use super::limits::cost;
 
@@ -206,83 +208,90 @@ impl Kv {
             .collect()
     }
 
-    fn append(
+    /// Writes `key` at the pending revision — a put of `Some(value)` or a deletion (`None`) — with
+    /// one lookup of the key, and reports the change as an event. The event owns the previous
+    /// value, so a caller that was asked for it clones it from there. Returns the lease of the
+    /// previous value, or `None` if the key did not exist (a deletion then writes nothing).
+    fn write(
         &mut self,
         key: &[u8],
-        mut revision: KeyRevision,
+        value: Option<Vec<u8>>,
+        lease: LeaseId,
         events: &mut Vec<Event>,
-    ) -> Option<KeyValue> {
-        revision.main = self.pending_revision();
-        revision.sub = self.pending_subs;
-        self.pending_subs = self.pending_subs.checked_add(1).expect(
-            "changes per command are bounded by max_txn_ops and key counts far below u32::MAX",
-        );
-        self.bytes += revision.cost(key);
-        let revisions = self.keys.entry(key.to_vec()).or_default();
-        let prev = revisions.last().and_then(|last| {
+    ) -> Option<LeaseId> {
+        let main = self.pending_revision();
+        let sub = self.pending_subs;
+        let revisions = match self.keys.get_mut(key) {
+            Some(revisions) => revisions,
+            None if value.is_none() => return None,
+            None => self.keys.entry(key.to_vec()).or_default(),
+        };
+        // Writes append, so the last revision is the latest one visible inside this command.
+        let prev = revisions.last().filter(|last| last.value.is_some());
+        if value.is_none() && prev.is_none() {
+            return None;
+        }
+        if let Some(last) = revisions.last() {
             assert!(
-                last.main < revision.main,
+                last.main < main,
                 "a key changes at most once per revision (txn rules and one write per key)"
             );
-            last.to_kv(key)
-        });
-        let kv = revision.to_kv(key).unwrap_or_else(|| KeyValue {
-            key: key.to_vec(),
-            mod_revision: revision.main,
-            ..KeyValue::default()
-        });
-        events.push(Event {
-            kind: if revision.value.is_some() {
-                EventKind::Put
+        }
+        let (create_revision, version) = match (&value, prev) {
+            (None, _) => (0, 0),
+            (Some(_), Some(prev)) => (prev.create_revision, prev.version + 1),
+            (Some(_), None) => (main, 1),
+        };
+        let revision = KeyRevision {
+            main,
+            sub,
+            value,
+            create_revision,
+            version,
+            lease: if create_revision == 0 {
+                NO_LEASE
             } else {
-                EventKind::Delete
+                lease
             },
-            kv,
-            prev_kv: prev.clone(),
-        });
-        self.history
-            .insert((revision.main, revision.sub), key.to_vec());
+        };
+        let prev_kv = prev.and_then(|p| p.to_kv(key));
+        let prev_lease = prev_kv.as_ref().map(|p| p.lease);
+        let (kind, kv) = match revision.to_kv(key) {
+            Some(kv) => (EventKind::Put, kv),
+            None => (
+                EventKind::Delete,
+                KeyValue {
+                    key: key.to_vec(),
+                    mod_revision: main,
+                    ..KeyValue::default()
+                },
+            ),
+        };
+        events.push(Event { kind, kv, prev_kv });
+        self.bytes += revision.cost(key);
         revisions.push(revision);
-        prev
+        self.history.insert((main, sub), key.to_vec());
+        self.pending_subs = sub.checked_add(1).expect(
+            "changes per command are bounded by max_txn_ops and key counts far below u32::MAX",
+        );
+        prev_lease
     }
 
-    /// Writes `key` at the pending revision; returns what it replaced.
+    /// Writes `key` at the pending revision; returns the lease of the value it replaced, if any.
     pub fn put(
         &mut self,
         key: &[u8],
         value: Vec<u8>,
         lease: LeaseId,
         events: &mut Vec<Event>,
-    ) -> Option<KeyValue> {
-        let (create_revision, version) = match self.latest(key) {
-            Some(latest) => (latest.create_revision, latest.version + 1),
-            None => (self.pending_revision(), 1),
-        };
-        let revision = KeyRevision {
-            main: 0,
-            sub: 0,
-            value: Some(value),
-            create_revision,
-            version,
-            lease,
-        };
-        self.append(key, revision, events)
+    ) -> Option<LeaseId> {
+        self.write(key, Some(value), lease, events)
     }
 
-    /// Deletes `key` if it exists; returns what it was.
-    pub fn delete(&mut self, key: &[u8], events: &mut Vec<Event>) -> Option<KeyValue> {
-        self.latest(key)?;
-        let tombstone = KeyRevision {
-            main: 0,
-            sub: 0,
-            value: None,
-            create_revision: 0,
-            version: 0,
-            lease: 0,
-        };
-        let prev = self.append(key, tombstone, events);
-        debug_assert!(prev.is_some(), "only existing keys get tombstones");
-        prev
+    /// Deletes `key` if it exists; returns the lease it had, or `None` (and writes nothing) if it
+    /// did not exist.
+    pub fn delete(&mut self, key: &[u8], events: &mut Vec<Event>) -> Option<LeaseId> {
+        self.write(key, None, NO_LEASE, events)
     }
 
     /// Forgets everything before `revision`: per key, all but the latest revision at or before it

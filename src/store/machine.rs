@@ -244,16 +244,17 @@ impl Store {
         }
         match codec::decode_request(entry, &self.limits) {
             Ok(request) => {
-                let response = self.apply_request(index, &request, out);
+                let response = self.apply_request(index, request, out);
                 out.response = Some(response);
             }
             Err(error) => out.rejected = Some(error),
         }
     }
 
-    fn apply_request(&mut self, index: u64, request: &Request, out: &mut ApplyOutput) -> Addressed {
+    fn apply_request(&mut self, index: u64, request: Request, out: &mut ApplyOutput) -> Addressed {
         let SessionHeader { client_id, seq, .. } = request.session;
         let is_read = matches!(request.command, Command::Read(_));
+        let cacheable = !is_read && request.command != Command::CloseSession;
         let response = if client_id == NO_SESSION {
             self.execute(index, request, out).0
         } else {
@@ -264,7 +265,7 @@ impl Store {
                 }
                 Admission::Fresh => {
                     let (response, waiting) = self.execute(index, request, out);
-                    if !is_read && request.command != Command::CloseSession {
+                    if cacheable {
                         let cached = Cached::new(response.clone(), waiting);
                         self.sessions.record(client_id, seq, cached, &self.limits);
                     }
@@ -280,54 +281,49 @@ impl Store {
     }
 
     /// Runs one command, then fixes the revision and answers the requests it completed.
-    fn execute(
-        &mut self,
-        index: u64,
-        request: &Request,
-        out: &mut ApplyOutput,
-    ) -> (Response, bool) {
+    fn execute(&mut self, index: u64, request: Request, out: &mut ApplyOutput) -> (Response, bool) {
         let SessionHeader { client_id, seq, .. } = request.session;
         let revision_before = self.kv.revision();
-        let result = match &request.command {
-            Command::Read(read) => self.read_result(read),
+        let result = match request.command {
+            Command::Read(read) => self.read_result(&read),
             Command::Put(put) => self.put(put, &mut out.events),
             Command::DeleteRange(delete) => Ok(Reply::DeleteRange(
-                self.delete_range(delete, &mut out.events),
+                self.delete_range(&delete, &mut out.events),
             )),
             Command::Txn(txn) => self.txn(txn, &mut out.events),
-            Command::Compact { revision } => self.compact(*revision),
-            Command::LeaseGrant { id, ttl_ms } => self.lease_grant(index, *id, *ttl_ms, out),
-            Command::LeaseRevoke { id, reason } => self.lease_revoke(*id, *reason, out),
+            Command::Compact { revision } => self.compact(revision),
+            Command::LeaseGrant { id, ttl_ms } => self.lease_grant(index, id, ttl_ms, out),
+            Command::LeaseRevoke { id, reason } => self.lease_revoke(id, reason, out),
             Command::Lock { name, lease } => {
                 let waiter = Waiter {
-                    lease: *lease,
+                    lease,
                     client_id,
                     seq,
                     value: Vec::new(),
                 };
-                self.acquire(QueueKind::Lock, name, waiter, out)
+                self.acquire(QueueKind::Lock, &name, waiter, out)
             }
-            Command::Unlock { name, token } => self.release(QueueKind::Lock, name, *token, out),
+            Command::Unlock { name, token } => self.release(QueueKind::Lock, &name, token, out),
             Command::Campaign { name, lease, value } => {
                 let waiter = Waiter {
-                    lease: *lease,
+                    lease,
                     client_id,
                     seq,
-                    value: value.clone(),
+                    value,
                 };
-                self.acquire(QueueKind::Election, name, waiter, out)
+                self.acquire(QueueKind::Election, &name, waiter, out)
             }
-            Command::Proclaim { name, token, value } => self.proclaim(name, *token, value, out),
-            Command::Resign { name, token } => self.release(QueueKind::Election, name, *token, out),
+            Command::Proclaim { name, token, value } => self.proclaim(&name, token, &value, out),
+            Command::Resign { name, token } => self.release(QueueKind::Election, &name, token, out),
             Command::Arrive { name, n, lease } => {
                 let member = Member {
-                    lease: *lease,
+                    lease,
                     client_id,
                     seq,
                 };
-                self.arrive(index, name, *n, member)
+                self.arrive(index, &name, n, member)
             }
-            Command::FetchAdd { name, delta } => self.fetch_add(name, *delta),
+            Command::FetchAdd { name, delta } => self.fetch_add(&name, delta),
             Command::RegisterSession => Ok(Reply::SessionRegistered {
                 client_id: self.sessions.register(index, self.limits.max_sessions),
             }),
@@ -403,21 +399,25 @@ impl Store {
     }
 
     /// Performs a put that [`Store::check_put`] accepted.
-    fn do_put(&mut self, put: &PutRequest, events: &mut Vec<Event>) -> PutReply {
-        let latest = self.kv.latest(&put.key);
-        let value = match latest {
-            Some(latest) if put.ignore_value => latest.value.clone().expect("latest is a put"),
-            _ => put.value.clone(),
-        };
-        let lease = match latest {
-            Some(latest) if put.ignore_lease => latest.lease,
-            _ => put.lease,
-        };
-        let prev = self.kv.put(&put.key, value, lease, events);
-        self.relink_key(&put.key, prev.as_ref().map_or(NO_LEASE, |p| p.lease), lease);
-        PutReply {
-            prev_kv: if put.prev_kv { prev } else { None },
+    fn do_put(&mut self, put: PutRequest, events: &mut Vec<Event>) -> PutReply {
+        let (mut value, mut lease) = (put.value, put.lease);
+        if put.ignore_value || put.ignore_lease {
+            let latest = self.kv.latest(&put.key).expect("check_put found the key");
+            if put.ignore_value {
+                value = latest.value.clone().expect("latest is a put");
+            }
+            if put.ignore_lease {
+                lease = latest.lease;
+            }
         }
+        let prev_lease = self.kv.put(&put.key, value, lease, events);
+        self.relink_key(&put.key, prev_lease.unwrap_or(NO_LEASE), lease);
+        let prev_kv = if put.prev_kv {
+            events.last().and_then(|event| event.prev_kv.clone())
+        } else {
+            None
+        };
+        PutReply { prev_kv }
     }
 
     /// Moves `key`'s attachment from lease `old` to lease `new`.
@@ -438,8 +438,8 @@ impl Store {
         }
     }
 
-    fn put(&mut self, put: &PutRequest, events: &mut Vec<Event>) -> Result<Reply, StoreError> {
-        let needed = self.check_put(put)?;
+    fn put(&mut self, put: PutRequest, events: &mut Vec<Event>) -> Result<Reply, StoreError> {
+        let needed = self.check_put(&put)?;
         self.charge(needed)?;
         Ok(Reply::Put(self.do_put(put, events)))
     }
@@ -451,14 +451,17 @@ impl Store {
     ) -> DeleteRangeReply {
         let mut reply = DeleteRangeReply::default();
         for key in self.kv.live_keys(&delete.range) {
-            let prev = self
+            let prev_lease = self
                 .kv
                 .delete(&key, events)
                 .expect("live_keys lists existing keys");
-            self.relink_key(&key, prev.lease, NO_LEASE);
+            self.relink_key(&key, prev_lease, NO_LEASE);
             reply.deleted += 1;
             if delete.prev_kv {
-                reply.prev_kvs.push(prev);
+                let prev = events.last().and_then(|event| event.prev_kv.clone());
+                reply
+                    .prev_kvs
+                    .push(prev.expect("a deleted key had a value"));
             }
         }
         reply
@@ -492,15 +495,11 @@ impl Store {
 
     /// etcd's Txn: compares on the state before, then the chosen branch, checked in full before any
     /// op runs so that a refusal changes nothing.
-    fn txn(&mut self, txn: &TxnRequest, events: &mut Vec<Event>) -> Result<Reply, StoreError> {
+    fn txn(&mut self, txn: TxnRequest, events: &mut Vec<Event>) -> Result<Reply, StoreError> {
         let succeeded = txn.compare.iter().all(|c| self.compare(c));
-        let ops = if succeeded {
-            &txn.success
-        } else {
-            &txn.failure
-        };
+        let ops = if succeeded { txn.success } else { txn.failure };
         let mut needed = 0;
-        for op in ops {
+        for op in &ops {
             match op {
                 TxnOp::Range(range) => {
                     self.kv.check_read_revision(range.revision)?;
@@ -514,11 +513,11 @@ impl Store {
         for op in ops {
             replies.push(match op {
                 TxnOp::Range(range) => {
-                    OpReply::Range(self.kv.range(range).expect("revision checked above"))
+                    OpReply::Range(self.kv.range(&range).expect("revision checked above"))
                 }
                 TxnOp::Put(put) => OpReply::Put(self.do_put(put, events)),
                 TxnOp::DeleteRange(delete) => {
-                    OpReply::DeleteRange(self.delete_range(delete, events))
+                    OpReply::DeleteRange(self.delete_range(&delete, events))
                 }
             });
         }
@@ -581,11 +580,12 @@ impl Store {
             .remove(id)
             .ok_or(StoreError::LeaseNotFound { id })?;
         for key in &lease.keys {
-            let prev = self
-                .kv
-                .delete(key, &mut out.events)
-                .expect("a lease's keys exist");
-            assert_eq!(prev.lease, id, "a lease records only its own keys");
+            let prev_lease = self.kv.delete(key, &mut out.events);
+            assert_eq!(
+                prev_lease,
+                Some(id),
+                "a lease records only its own live keys"
+            );
         }
         for name in &lease.locks {
             self.leave_queue(QueueKind::Lock, name, id, out);

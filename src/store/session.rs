@@ -154,9 +154,11 @@ impl Sessions {
         self.by_activity.insert((index, header.client_id));
         if header.acked_seq > session.acked_seq {
             session.acked_seq = header.acked_seq;
-            let kept = session.responses.split_off(&(header.acked_seq + 1));
-            for dropped in std::mem::replace(&mut session.responses, kept).into_values() {
-                session.cached_bytes -= dropped.len_bytes;
+            while let Some(entry) = session.responses.first_entry() {
+                if *entry.key() > header.acked_seq {
+                    break;
+                }
+                session.cached_bytes -= entry.remove().len_bytes;
             }
         }
         if is_read {
