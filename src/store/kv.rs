@@ -101,9 +101,14 @@ impl Kv {
         self.pending_revision()
     }
 
+    /// Whether the command being applied has written a key or taken a token.
+    pub fn is_pending(&self) -> bool {
+        self.pending_subs > 0 || self.pending_token
+    }
+
     /// Ends the command being applied: the revision moves on iff it wrote a key or granted a token.
     pub fn finish_command(&mut self) {
-        if self.pending_subs > 0 || self.pending_token {
+        if self.is_pending() {
             let next = self.revision + 1;
             assert!(next > self.revision, "revisions only grow");
             self.revision = next;
@@ -237,10 +242,10 @@ impl Kv {
                 "a key changes at most once per revision (txn rules and one write per key)"
             );
         }
-        let (create_revision, version) = match (&value, prev) {
-            (None, _) => (0, 0),
-            (Some(_), Some(prev)) => (prev.create_revision, prev.version + 1),
-            (Some(_), None) => (main, 1),
+        let (create_revision, version, lease) = match (&value, prev) {
+            (None, _) => (0, 0, NO_LEASE),
+            (Some(_), Some(prev)) => (prev.create_revision, prev.version + 1, lease),
+            (Some(_), None) => (main, 1, lease),
         };
         let revision = KeyRevision {
             main,
@@ -248,11 +253,7 @@ impl Kv {
             value,
             create_revision,
             version,
-            lease: if create_revision == 0 {
-                NO_LEASE
-            } else {
-                lease
-            },
+            lease,
         };
         let prev_kv = prev.and_then(|p| p.to_kv(key));
         let prev_lease = prev_kv.as_ref().map(|p| p.lease);

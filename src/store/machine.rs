@@ -333,7 +333,10 @@ impl Store {
             }
         };
         if result.is_err() {
-            assert!(out.events.is_empty(), "a refused command changes nothing");
+            assert!(
+                out.events.is_empty() && !self.kv.is_pending(),
+                "a refused command changes nothing"
+            );
             assert!(
                 self.completions.is_empty(),
                 "a refused command completes nothing"
@@ -381,21 +384,21 @@ impl Store {
     /// Checks a put against the state before it; returns its quota cost.
     fn check_put(&self, put: &PutRequest) -> Result<u64, StoreError> {
         let latest = self.kv.latest(&put.key);
-        let value_len = match (put.ignore_value || put.ignore_lease, latest) {
+        let value = match (put.ignore_value || put.ignore_lease, latest) {
             (true, None) => {
                 return Err(StoreError::KeyNotFound {
                     key: put.key.clone(),
                 })
             }
             (true, Some(latest)) if put.ignore_value => {
-                latest.value.as_ref().expect("latest is a put").len()
+                latest.value.as_deref().expect("latest is a put")
             }
-            _ => put.value.len(),
+            _ => &put.value,
         };
         if !put.ignore_lease && put.lease != NO_LEASE && !self.leases.contains(put.lease) {
             return Err(StoreError::LeaseNotFound { id: put.lease });
         }
-        Ok(cost::OVERHEAD_BYTES + put.key.len() as u64 + value_len as u64)
+        Ok(cost::key_revision(&put.key, value))
     }
 
     /// Performs a put that [`Store::check_put`] accepted.
