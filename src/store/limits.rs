@@ -71,7 +71,7 @@ impl Default for StoreLimits {
             max_barrier_members: 1 << 20,
             max_sessions: 1 << 16,
             max_session_responses: 256,
-            max_session_response_bytes: 1024 * 1024,
+            max_session_response_bytes: 64 * 1024,
         }
     }
 }
