@@ -495,3 +495,45 @@ fn a_completed_sync_rings_the_registered_doorbell() {
     assert_eq!(durable.flush_seq, seq);
     assert!(durable.sync_latency_ns.is_some());
 }
+
+#[test]
+fn records_after_a_torn_one_never_come_back_after_a_same_length_rewrite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = options(Durability::Fsync, 4 * MIB as u64, MIB);
+    {
+        let mut wal = Wal::open(dir.path(), opts.clone()).expect("open");
+        append(&mut wal, 1, 3, 1).expect("append");
+        flush_wait(&mut wal);
+        // One batch of three records: entry 4, a hard state, entry 5.
+        append(&mut wal, 4, 4, 1).expect("append");
+        wal.set_hard_state(hard_state(1, Some(3), 4))
+            .expect("hard state");
+        append(&mut wal, 5, 5, 1).expect("append");
+        flush_wait(&mut wal);
+    }
+    // Damage the batch's first record only: the two after it still verify.
+    let segment = segment_files(dir.path())[0].clone();
+    let mut bytes = std::fs::read(&segment).expect("read");
+    let record_len =
+        |at: usize| 8 + u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+    let second_batch = SEGMENT_HEADER_LEN + record_len(SEGMENT_HEADER_LEN);
+    bytes[second_batch + 12] ^= 0x01;
+    std::fs::write(&segment, &bytes).expect("write back");
+
+    let recovery = WalRecovery::open(dir.path(), opts.clone()).expect("recover");
+    assert_eq!(
+        recovery.torn_tail().map(|t| t.offset),
+        Some(second_batch as u64)
+    );
+    let mut wal = recovery.start().expect("start");
+    // Entry 4 again: the same bytes as the damaged record, minus the damage, so the stale hard
+    // state and entry 5 would line up right behind it if they were still there.
+    append(&mut wal, 4, 4, 1).expect("append");
+    flush_wait(&mut wal);
+    drop(wal);
+
+    let (recovery, entries) = recover(dir.path(), opts);
+    assert_eq!(entries, (1..=4).map(|i| entry(i, 1)).collect::<Vec<_>>());
+    assert_eq!(recovery.last(), at(4, 1));
+    assert_eq!(recovery.hard_state(), hard_state(0, None, 0));
+}

@@ -26,6 +26,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -300,7 +301,25 @@ impl Read for SnapshotData {
 struct Writer {
     position: LogPosition,
     done: mpsc::Receiver<Result<DurableSnapshot, SnapshotError>>,
+    /// Set by the writer after it sent its outcome, before it notifies the doorbell.
+    finished: Arc<AtomicBool>,
     thread: JoinHandle<()>,
+}
+
+/// Raises the writer's `finished` flag, then rings the shard's doorbell (the producer side of the
+/// doorbell protocol: publish, then notify).
+struct FinishSignal {
+    finished: Arc<AtomicBool>,
+    doorbell: Option<Arc<Doorbell>>,
+}
+
+impl Drop for FinishSignal {
+    fn drop(&mut self) {
+        self.finished.store(true, Ordering::Release);
+        if let Some(doorbell) = &self.doorbell {
+            doorbell.notify();
+        }
+    }
 }
 
 /// Writes snapshots on a background thread and finds the newest valid one at start-up.
@@ -384,23 +403,39 @@ impl SnapshotStore {
         let dir = self.dir.clone();
         let keep = self.options.keep;
         let doorbell = self.doorbell.clone();
+        let finished = Arc::new(AtomicBool::new(false));
+        let finished_by_writer = Arc::clone(&finished);
         let thread = std::thread::Builder::new()
             .name(format!("aurora-snapshot-{}", position.index))
             .spawn(move || {
+                // Dropped last, also when unwinding: the outcome (or the disconnect) is visible
+                // before the flag and the ring.
+                let _finish = FinishSignal {
+                    finished: finished_by_writer,
+                    doorbell,
+                };
                 let result = write_snapshot(&dir, position, &membership, data, keep);
                 // The store may have been dropped meanwhile; then nobody needs the outcome.
                 let _ = sender.send(result);
-                if let Some(doorbell) = doorbell {
-                    doorbell.notify();
-                }
             })
             .map_err(|e| io_error("spawn writer thread for", &self.dir, e))?;
         self.writer = Some(Writer {
             position,
             done,
+            finished,
             thread,
         });
         Ok(())
+    }
+
+    /// Whether a save completed and [`poll`](Self::poll) would return its outcome: part of the
+    /// shard's `has_pending` check before it parks.
+    pub fn has_completed(&self) -> bool {
+        self.completed_in_memory.is_some()
+            || self
+                .writer
+                .as_ref()
+                .is_some_and(|w| w.finished.load(Ordering::Acquire))
     }
 
     /// The outcome of the save in progress, once it completed; never blocks.
