@@ -537,3 +537,49 @@ fn records_after_a_torn_one_never_come_back_after_a_same_length_rewrite() {
     assert_eq!(recovery.last(), at(4, 1));
     assert_eq!(recovery.hard_state(), hard_state(0, None, 0));
 }
+
+#[test]
+fn records_missing_from_the_end_of_an_earlier_segment_refuse_to_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = options(Durability::Fsync, 8192, 4096);
+    {
+        let mut wal = Wal::open(dir.path(), opts.clone()).expect("open");
+        for batch in 0..30u64 {
+            append(&mut wal, batch * 5 + 1, batch * 5 + 5, 1).expect("append");
+            flush_wait(&mut wal);
+        }
+    }
+    let files = segment_files(dir.path());
+    let mut bytes = std::fs::read(&files[0]).expect("read");
+    // Walk the records to the last one and zero it, as if it had never been written.
+    let mut start = SEGMENT_HEADER_LEN;
+    let mut last_start = start;
+    while bytes[start..start + 4] != [0; 4] {
+        last_start = start;
+        start += 8 + u32::from_le_bytes(bytes[start..start + 4].try_into().expect("4")) as usize;
+    }
+    bytes[last_start..start].fill(0);
+    std::fs::write(&files[0], &bytes).expect("write back");
+
+    let error = WalRecovery::open(dir.path(), opts).expect_err("a lost record must refuse");
+    let WalError::Corrupt {
+        path,
+        offset,
+        reason,
+    } = &error
+    else {
+        panic!("expected Corrupt, got {error}");
+    };
+    assert_eq!(path, &files[1], "the next segment's header notices");
+    assert_eq!(*offset, 0);
+    assert!(
+        matches!(
+            reason,
+            CorruptReason::BaseMismatch {
+                what: "last index",
+                ..
+            }
+        ),
+        "{reason:?}"
+    );
+}

@@ -36,9 +36,11 @@
 //!   [`Durable`] for entries is reported without touching the disk. The hard state's term and vote
 //!   **are** still written and `fdatasync`ed (they change only at elections, so this costs
 //!   nothing in steady state): a node that restarted and forgot its vote could vote twice in one
-//!   term and elect two leaders. A restarted memory-mode node comes back with an empty log, so the
-//!   consensus layer must treat it as recovering (no votes until it has caught up) — that part is
-//!   the consensus layer's.
+//!   term and elect two leaders. A restarted memory-mode node comes back with an empty log (its
+//!   [`WalRecovery::last`] is index 0), so the consensus layer must treat it as recovering (no
+//!   votes until it has caught up) — that part is the consensus layer's. It catches up by
+//!   appending from index 1 or by installing a snapshot ([`Wal::mark_snapshot`] with
+//!   `discard_suffix`) and appending after it.
 //!
 //! The mode is recorded in every segment header; starting in the other mode is refused
 //! ([`WalError::ModeMismatch`]). Its display form (`fsync` / `memory`) is what `/status` and every

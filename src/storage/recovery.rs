@@ -257,7 +257,7 @@ impl Scan {
         }
         let ours = &header.base;
         let theirs = &self.state;
-        let hs = |h: &HardState| (h.term, h.vote.map_or(0, |v| v + 1), h.commit);
+        let (our_hs, their_hs) = (&ours.hard_state, &theirs.hard_state);
         let fields = [
             ("last index", ours.last.index, theirs.last.index),
             ("last term", ours.last.term, theirs.last.term),
@@ -267,21 +267,18 @@ impl Scan {
                 theirs.compacted.index,
             ),
             ("compacted term", ours.compacted.term, theirs.compacted.term),
+            ("hard state term", our_hs.term, their_hs.term),
             (
-                "hard state term",
-                hs(&ours.hard_state).0,
-                hs(&theirs.hard_state).0,
+                "hard state has a vote",
+                u64::from(our_hs.vote.is_some()),
+                u64::from(their_hs.vote.is_some()),
             ),
             (
-                "hard state vote (+1)",
-                hs(&ours.hard_state).1,
-                hs(&theirs.hard_state).1,
+                "hard state vote",
+                our_hs.vote.unwrap_or(0),
+                their_hs.vote.unwrap_or(0),
             ),
-            (
-                "hard state commit",
-                hs(&ours.hard_state).2,
-                hs(&theirs.hard_state).2,
-            ),
+            ("hard state commit", our_hs.commit, their_hs.commit),
         ];
         for (what, in_header, previous) in fields {
             if in_header != previous {
