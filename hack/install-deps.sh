@@ -4,6 +4,7 @@ set -euo pipefail
 
 packages=(
     pkg-config
+    g++ # libfuzzer-sys builds libFuzzer (hack/fuzz.sh)
 )
 
 missing=()

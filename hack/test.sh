@@ -15,5 +15,6 @@ run_stage "clippy (mutants)" cargo clippy --all-targets --features mutants -- -D
 run_stage "clippy (failpoints)" cargo clippy --all-targets --features failpoints -- -D warnings
 run_stage "unit and integration tests" cargo test
 run_stage "storage crash tests (failpoints)" cargo test --features failpoints --test storage_crash
+run_stage "fuzz frame_decode (30 s)" hack/fuzz.sh 30 frame_decode
 echo
 echo "test.sh: all stages passed"

@@ -1,10 +1,13 @@
-//! Encoding and validating frames allocates nothing: a counting global allocator watches this
+//! Encoding, validating and counting rejected frames allocates nothing: a counting global allocator watches this
 //! thread while it encodes and decodes thousands of frames, good and bad.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use aurora::wire::{encode_into, FrameKind, FrameRules, HeaderFields, RejectCounts, HEADER_LEN};
+use aurora::metrics::{Registry, ShardMetrics};
+use aurora::wire::{
+    encode_into, FrameKind, FrameRules, HeaderFields, RejectMetrics, RejectReason, HEADER_LEN,
+};
 
 struct CountingAllocator;
 
@@ -65,7 +68,9 @@ fn counting_allocator_sees_an_allocation() {
 fn encode_and_validate_do_not_allocate() {
     let rules = FrameRules::new(42, 4096).expect("below ceiling");
     let mut buf = [0u8; HEADER_LEN + 4096];
-    let mut rejects = RejectCounts::default();
+    let mut registry = Registry::new();
+    let rejects = RejectMetrics::register(&mut registry).expect("valid names");
+    let (mut metrics, _link) = ShardMetrics::new(&registry.finish());
     let mut payload_bytes = 0usize;
     let n = allocations_in(|| {
         for i in 0..10_000u64 {
@@ -88,12 +93,15 @@ fn encode_and_validate_do_not_allocate() {
             // The rejection path must not allocate either.
             buf[HEADER_LEN - 1] ^= 0xFF;
             match rules.decode_datagram(&buf[..len]) {
-                Err(e) => rejects.record(&e),
+                Err(e) => rejects.record(&mut metrics, &e),
                 Ok(_) => unreachable!("a corrupted correlation id passes the checksum"),
             }
         }
     });
     assert_eq!(n, 0, "encode/validate allocated {n} times");
-    assert_eq!(rejects.iter().map(|(_, c)| c).sum::<u64>(), 10_000);
+    assert_eq!(
+        metrics.counter(rejects.id(RejectReason::BadChecksum)),
+        10_000
+    );
     assert!(payload_bytes > 0);
 }

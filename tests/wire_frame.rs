@@ -420,3 +420,27 @@ proptest! {
         prop_assert!(rules().decode_datagram(&buf).is_err());
     }
 }
+
+/// The fuzz seed corpus doubles as a fixture written by an independent encoder: each file's name
+/// (up to the first `-`) says how `decode_datagram` must judge it, `ok` meaning accepted.
+#[test]
+fn fuzz_seed_corpus_decodes_as_its_file_names_say() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus_seed");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("fuzz/corpus_seed exists") {
+        let path = entry.expect("readable entry").path();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 file name");
+        let expected = stem.split('-').next().expect("split yields one item");
+        let bytes = std::fs::read(&path).expect("readable seed");
+        let verdict = match rules().decode_datagram(&bytes) {
+            Ok(_) => "ok",
+            Err(e) => e.reason().label(),
+        };
+        assert_eq!(verdict, expected, "{}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= RejectReason::ALL.len(), "only {checked} seeds");
+}

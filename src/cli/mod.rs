@@ -1,6 +1,9 @@
 //! The `aurora` command line: one subcommand per file in this folder.
 use clap::{Parser, Subcommand};
 
+pub mod bench;
+mod lincheck;
+
 /// Aurora: a low-latency coordination daemon for HPC clusters.
 #[derive(Debug, Parser)]
 #[command(name = "aurora", version, about)]
@@ -13,11 +16,19 @@ pub struct Cli {
 pub enum Command {
     /// Print the build's features and exit.
     Version,
+    /// Run a benchmark (each prints the baseline it compares against, measured in the same run).
+    Bench {
+        #[command(subcommand)]
+        kind: bench::BenchKind,
+    },
+    /// Check a recorded client history (JSON Lines) for linearizability; exit 0 if it is.
+    CheckHistory(lincheck::CheckHistoryArgs),
 }
 
 /// Runs the parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
+        Command::Bench { kind } => bench::run(kind),
         Command::Version => {
             let features: Vec<&str> = [
                 ("rdma", cfg!(feature = "rdma")),
@@ -34,5 +45,6 @@ pub fn run(cli: Cli) -> i32 {
             );
             0
         }
+        Command::CheckHistory(args) => lincheck::run(&args),
     }
 }

@@ -16,6 +16,8 @@ mod doorbell;
 mod mailbox;
 mod poll;
 mod shard;
+mod timer_wheel;
+mod topology;
 
 pub use clock::{thread_cpu_time_ns, Clock, MonotonicClock};
 pub use doorbell::{Doorbell, DoorbellError, ParkGuard, ParkOutcome};
@@ -28,4 +30,9 @@ pub use poll::{
 pub use shard::{
     BoxError, ShardContext, ShardError, ShardFailures, ShardGroup, ShardSetup, SpawnError,
     StopSignal,
+};
+pub use timer_wheel::{Expired, TimerId, TimerWheel, TimerWheelError, TIMER_WHEEL_LIMIT};
+pub use topology::{
+    format_cpulist, parse_cpulist, CpulistError, Device, NumaNode, PlacementError, Topology,
+    TopologyError, CPU_LIMIT,
 };

@@ -9,7 +9,7 @@
 //! spinning would starve each other, so a shard spins only `spin_us` after its last piece of work
 //! and then parks until a doorbell rings or its next timer is due.
 
-use super::{Clock, DoorbellError, StopSignal};
+use super::{BoxError, Clock, DoorbellError, StopSignal};
 
 /// What one call of [`ShardTask::poll`] achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,14 +35,9 @@ pub enum ParkError {
     /// The doorbell's eventfd wait failed.
     #[error(transparent)]
     Doorbell(#[from] DoorbellError),
-    /// A transport's own kernel wait failed (e.g. `io_uring_enter`).
-    #[error("parking the shard in {operation} failed: {source}")]
-    Io {
-        /// The call that failed, e.g. "io_uring_enter".
-        operation: &'static str,
-        /// What the kernel said.
-        source: std::io::Error,
-    },
+    /// A transport's own kernel wait failed (e.g. `io_uring_enter` in `Transport::park`).
+    #[error("parking the shard in its transport failed: {0}")]
+    Transport(#[source] BoxError),
 }
 
 /// What the server runs on each shard; the loop in [`run_loop`] drives it.
@@ -62,8 +57,22 @@ pub enum ParkError {
 ///    [`drain`](super::Doorbell::drain) the doorbell if it fired.
 ///
 /// The default implementation does this with the doorbell alone (`ppoll` on its eventfd), for tasks
-/// whose only inputs are mailboxes and timers. A kernel-fd transport (io_uring) overrides it: arm a
-/// multishot poll on `doorbell().fd()` once, and park in `submit_and_wait` with a timeout.
+/// whose only inputs are mailboxes and timers. A task with a kernel-fd transport (io_uring) hands
+/// `doorbell().fd()` to the transport once at start-up (`TcpUring::watch_wakeup_fd`, a multishot
+/// poll in its ring) and overrides `park` so one kernel wait covers sockets, timers and mailboxes:
+///
+/// ```text
+/// fn park(&mut self, timeout_ns: u64) -> Result<(), ParkError> {
+///     let _parked = self.doorbell.begin_park();             // 1. raise the flag (+ fence)
+///     if self.has_pending() || self.transport_has_completions() {
+///         return Ok(());                                     // 2. something arrived meanwhile
+///     }
+///     self.transport.park(timeout_ns)                        // 3. io_uring wait with a timeout;
+///         .map_err(|e| ParkError::Transport(e.into()))?;     //    the doorbell fd is in it
+///     self.doorbell.drain();                                 //    consume the ring, if any
+///     Ok(())
+/// }
+/// ```
 pub trait ShardTask {
     /// One iteration of the shard's work at time `now_ns` (read once by the loop). Must not block.
     fn poll(&mut self, now_ns: u64) -> Progress;

@@ -25,7 +25,8 @@ use super::{Doorbell, DoorbellError};
 /// The error type a shard body may return.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
-/// Highest CPU number a shard may be pinned to: `CPU_SETSIZE` of the affinity syscalls.
+/// Bound on CPU numbers a shard may be pinned to (`CPU_SETSIZE` of the affinity syscalls), and on
+/// the number of shards: more shards than that many CPUs is a configuration error.
 const PIN_CORE_LIMIT: usize = 1024;
 
 /// A group-wide request to stop: a flag every shard loop checks once per iteration, plus a ring of
@@ -89,6 +90,14 @@ pub enum SpawnError {
     /// A group needs at least one shard.
     #[error("shard count is 0; configure at least one shard")]
     NoShards,
+    /// More shards than CPUs the affinity API can name.
+    #[error("shard count {count} is above the limit of {limit}; configure one shard per core")]
+    TooManyShards {
+        /// Shards requested.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// Pinning was asked for but the core list does not have one core per shard.
     #[error(
         "{count} shards need {count} cores to pin to, but {cores} were given; \
@@ -198,6 +207,12 @@ impl ShardSetup {
     pub fn new(count: usize, pin_cores: Option<&[usize]>) -> Result<Self, SpawnError> {
         if count == 0 {
             return Err(SpawnError::NoShards);
+        }
+        if count > PIN_CORE_LIMIT {
+            return Err(SpawnError::TooManyShards {
+                count,
+                limit: PIN_CORE_LIMIT,
+            });
         }
         let cores = match pin_cores {
             None => vec![None; count],

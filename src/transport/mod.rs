@@ -47,6 +47,7 @@
 //! while the remote is up; after `PeerDown` nothing more from that connection; buffers always come
 //! back to the pool.
 
+pub mod bench;
 mod events;
 pub mod handshake;
 pub mod mem;

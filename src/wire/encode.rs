@@ -1,7 +1,7 @@
 //! Writing frames into caller-provided buffers, without allocation.
 
 use super::error::EncodeError;
-use super::header::{FrameHeader, HEADER_LEN, MAGIC, MAX_PAYLOAD_LEN_BYTES, VERSION};
+use super::header::{FrameHeader, CRC_OFFSET, HEADER_LEN, MAGIC, MAX_PAYLOAD_LEN_BYTES, VERSION};
 use super::kind::FrameKind;
 use crate::config::NodeId;
 
@@ -63,9 +63,7 @@ impl<'a> FrameBuilder<'a> {
         }
         let length = u32::try_from(payload_len)
             .expect("payload_len <= capacity <= MAX_PAYLOAD_LEN_BYTES, which fits in u32");
-        let (head, rest) = self.buf.split_at_mut(HEADER_LEN);
-        let payload = &rest[..payload_len];
-        let mut header = FrameHeader {
+        let header = FrameHeader {
             magic: MAGIC,
             version: VERSION,
             kind: self.fields.kind.to_byte(),
@@ -78,9 +76,13 @@ impl<'a> FrameBuilder<'a> {
             crc32c: 0,
             correlation_id: self.fields.correlation_id,
         };
-        header.crc32c = header.compute_crc32c(payload);
-        head.copy_from_slice(bytemuck::bytes_of(&header));
-        debug_assert_eq!(FrameHeader::read_from(head), Some(header));
+        // The header goes in with its checksum zeroed, so one pass over the contiguous frame is
+        // exactly "crc32c over the header with the field zeroed, then the payload".
+        let frame = &mut self.buf[..HEADER_LEN + payload_len];
+        frame[..HEADER_LEN].copy_from_slice(bytemuck::bytes_of(&header));
+        let crc = crc32c::crc32c(frame);
+        frame[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
+        debug_assert_eq!(crc, header.compute_crc32c(&frame[HEADER_LEN..]));
         Ok(HEADER_LEN + payload_len)
     }
 }

@@ -141,33 +141,6 @@ impl RejectReason {
     }
 }
 
-/// Rejected-frame counters by reason, owned by one shard (plain integers, no atomics: the shard is
-/// the only writer and publishes copies for scraping, see `crate::metrics`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RejectCounts {
-    counts: [u64; RejectReason::ALL.len()],
-}
-
-impl RejectCounts {
-    /// Counts one rejection of `error`.
-    pub fn record(&mut self, error: &WireError) {
-        let slot = &mut self.counts[error.reason().index()];
-        *slot = slot.saturating_add(1);
-    }
-
-    /// How many frames were rejected for `reason`.
-    pub fn get(&self, reason: RejectReason) -> u64 {
-        self.counts[reason.index()]
-    }
-
-    /// `(reason, count)` for every reason, zero counts included (Prometheus wants stable series).
-    pub fn iter(&self) -> impl Iterator<Item = (RejectReason, u64)> + '_ {
-        RejectReason::ALL
-            .iter()
-            .map(|r| (*r, self.counts[r.index()]))
-    }
-}
-
 /// A frame that could not be encoded; always a bug or a mis-sized buffer on the sending side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum EncodeError {
@@ -210,17 +183,5 @@ mod tests {
         labels.sort_unstable();
         labels.dedup();
         assert_eq!(labels.len(), RejectReason::ALL.len());
-    }
-
-    #[test]
-    fn reject_counts_count_by_reason() {
-        let mut counts = RejectCounts::default();
-        counts.record(&WireError::BadMagic { got: 1 });
-        counts.record(&WireError::BadMagic { got: 2 });
-        counts.record(&WireError::Oversize { len: 9, max: 8 });
-        assert_eq!(counts.get(RejectReason::BadMagic), 2);
-        assert_eq!(counts.get(RejectReason::Oversize), 1);
-        assert_eq!(counts.get(RejectReason::BadChecksum), 0);
-        assert_eq!(counts.iter().map(|(_, n)| n).sum::<u64>(), 3);
     }
 }

@@ -15,6 +15,9 @@ pub const VERSION: u8 = 1;
 /// Size of [`FrameHeader`] in bytes; a stream reader needs this many bytes before it can validate.
 pub const HEADER_LEN: usize = core::mem::size_of::<FrameHeader>();
 
+/// Where the `crc32c` field sits in the header.
+pub(super) const CRC_OFFSET: usize = core::mem::offset_of!(FrameHeader, crc32c);
+
 /// Protocol ceiling on `length`: no receiver may be configured to accept more (16 MiB). Large state
 /// (snapshots) is sent in chunks well below this.
 pub const MAX_PAYLOAD_LEN_BYTES: u32 = 16 << 20;

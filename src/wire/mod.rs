@@ -23,7 +23,8 @@
 //! garbage frames before their payload is read); [`FrameRules::validate_frame`] then checks the whole
 //! frame, checksum included, and returns a [`Frame`] that borrows the receive buffer. Datagram
 //! transports use the one-shot [`FrameRules::decode_datagram`]. Every malformed input is a
-//! [`WireError`], never a panic, and each error maps to a [`RejectReason`] metric label.
+//! [`WireError`], never a panic, and each error maps to a [`RejectReason`] metric label, counted per
+//! shard by [`RejectMetrics`] as `aurora_wire_rejected_total{reason=…}`.
 //!
 //! Encoding writes header and payload straight into a caller-provided buffer (a registered pool slab)
 //! with no allocation: [`encode_into`] or the reserve-then-finish [`FrameBuilder`].
@@ -33,9 +34,11 @@ mod encode;
 mod error;
 mod header;
 mod kind;
+mod rejects;
 
 pub use decode::{Frame, FrameRules, ValidHeader};
 pub use encode::{encode_into, encode_payload, FrameBuilder, HeaderFields};
-pub use error::{EncodeError, RejectCounts, RejectReason, RulesError, WireError};
+pub use error::{EncodeError, RejectReason, RulesError, WireError};
 pub use header::{FrameHeader, HEADER_LEN, MAGIC, MAX_PAYLOAD_LEN_BYTES, VERSION};
 pub use kind::{ConsensusKind, FrameKind};
+pub use rejects::RejectMetrics;
