@@ -583,3 +583,21 @@ fn records_missing_from_the_end_of_an_earlier_segment_refuse_to_start() {
         "{reason:?}"
     );
 }
+
+#[test]
+fn sync_latency_lands_in_the_fsync_histogram() {
+    use aurora::metrics::{CoreMetrics, Registry, ShardMetrics};
+    let mut registry = Registry::new();
+    let core = CoreMetrics::register(&mut registry, &[]).expect("metrics");
+    let (mut metrics, _link) = ShardMetrics::new(&registry.finish());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut wal = Wal::open(dir.path(), options(Durability::Fsync, 65536, 4096)).expect("open");
+    append(&mut wal, 1, 1, 1).expect("append");
+    flush_wait(&mut wal).record_sync_latency(&mut metrics, core.fsync);
+    // Nothing new to sync: no latency to record.
+    flush_wait(&mut wal).record_sync_latency(&mut metrics, core.fsync);
+    let histogram = metrics.interval_histogram(core.fsync);
+    assert_eq!(histogram.count(), 1);
+    assert!(histogram.max_ns().is_some_and(|ns| ns > 0));
+}

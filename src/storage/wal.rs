@@ -41,6 +41,7 @@ use super::segment::{self, Preallocation};
 use super::snapshot::DurableSnapshot;
 use super::state::{EntryRef, HardState, LogPosition, LogRuleError, LogState};
 use super::Durability;
+use crate::metrics::{HistogramId, ShardMetrics};
 use crate::runtime::{Clock, MonotonicClock};
 
 /// WAL settings.
@@ -117,6 +118,17 @@ pub struct Durable {
     /// `now_ns` values given to [`Wal::flush`]/[`Wal::poll`]); `None` when nothing had to be
     /// synced. For the fsync-time histogram.
     pub sync_latency_ns: Option<u64>,
+}
+
+impl Durable {
+    /// Records the sync latency (if this report synced anything) into the shard's fsync
+    /// histogram — [`CoreMetrics::fsync`](crate::metrics::CoreMetrics), `aurora_fsync_duration_seconds`.
+    /// Hot path: no allocation.
+    pub fn record_sync_latency(&self, metrics: &mut ShardMetrics, fsync: HistogramId) {
+        if let Some(latency_ns) = self.sync_latency_ns {
+            metrics.record(fsync, latency_ns);
+        }
+    }
 }
 
 /// Counters since the WAL started; for tests, `/metrics` and benchmarks.
