@@ -1,30 +1,4 @@
-//! The write-ahead log on the shard: buffered appends, group commit through io_uring, segment roll
-//! and deletion — all completion-based, so the shard's poll loop never blocks on the disk.
-//!
-//! ```text
-//!  append_entries / set_hard_state / mark_snapshot ──► active write buffer (preallocated, bounded)
-//!  flush(sync)   ──► request; if nothing is in flight: write [+ linked fdatasync] of the whole buffer
-//!  poll(now)     ──► reap completions ──► Durable { flush_seq, last, hard_state } ──► submit next
-//! ```
-//!
-//! **Group commit.** At most one batch is in flight. Records appended while it is on the disk
-//! collect in the other buffer, and every flush requested meanwhile is answered by the *next*
-//! batch: one `write` and one `fdatasync` (`IORING_OP_FSYNC` with `DATASYNC`, `IO_LINK`ed after the
-//! write so it covers it) however many flushes were asked for. One batch at a time is also what
-//! makes the recovery rule sound: when a batch is submitted, every earlier one has completed, so a
-//! crash can only tear the last one.
-//!
-//! **Segments.** The next segment is created and preallocated (`fallocate`, `fsync`, directory
-//! `fsync`, all through the ring) while the current one fills, so a roll costs nothing extra: the
-//! batch that does not fit goes whole into the fresh segment, behind a header recording the log
-//! state it starts from. Before a fresh segment receives a byte, the previous one is synced (a
-//! linked `fdatasync` if it holds unsynced writes): only the last segment can ever hold a torn
-//! write. Segments wholly below the compacted index are unlinked (and the directory synced)
-//! through the ring once the snapshot mark that covers them is durable.
-//!
-//! Preallocation keeps `fdatasync` from updating the file size on every batch. (On ext4 the first
-//! write into each preallocated block still converts an unwritten extent, a small journaled change;
-//! zero-filling segments would avoid it, and `benches/wal.rs` shows what it costs here.)
+//! The write-ahead log on the shard; see [`Wal`].
 
 use std::collections::VecDeque;
 use std::ffi::CString;
@@ -294,8 +268,34 @@ struct Failure {
     errno: i32,
 }
 
-/// The write-ahead log. See the [module documentation](self) for how it writes and
-/// [`super`] for the persistence contract.
+/// The write-ahead log on the shard: buffered appends, group commit through io_uring, segment
+/// roll and deletion — all completion-based, so the shard's poll loop never blocks on the disk.
+/// See [`super`] for the persistence contract.
+///
+/// ```text
+///  append_entries / set_hard_state / mark_snapshot ──► active write buffer (preallocated, bounded)
+///  flush(sync)   ──► request; if nothing is in flight: write [+ linked fdatasync] of the whole buffer
+///  poll(now)     ──► reap completions ──► Durable { flush_seq, last, hard_state } ──► submit next
+/// ```
+///
+/// **Group commit.** At most one batch is in flight. Records appended while it is on the disk
+/// collect in the other buffer, and every flush requested meanwhile is answered by the *next*
+/// batch: one `write` and one `fdatasync` (`IORING_OP_FSYNC` with `DATASYNC`, `IO_LINK`ed after the
+/// write so it covers it) however many flushes were asked for. One batch at a time is also what
+/// makes the recovery rule sound: when a batch is submitted, every earlier one has completed, so a
+/// crash can only tear the last one.
+///
+/// **Segments.** The next segment is created and preallocated (`fallocate`, `fsync`, directory
+/// `fsync`, all through the ring) while the current one fills, so a roll costs nothing extra: the
+/// batch that does not fit goes whole into the fresh segment, behind a header recording the log
+/// state it starts from. Before a fresh segment receives a byte, the previous one is synced (a
+/// linked `fdatasync` if it holds unsynced writes): only the last segment can ever hold a torn
+/// write. Segments wholly below the compacted index are unlinked (and the directory synced)
+/// through the ring once the snapshot mark that covers them is durable.
+///
+/// Preallocation keeps `fdatasync` from updating the file size on every batch. (On ext4 the first
+/// write into each preallocated block still converts an unwritten extent, a small journaled change;
+/// zero-filling segments would avoid it, and `benches/wal.rs` shows what it costs here.)
 ///
 /// Created by [`WalRecovery::start`]. Single-threaded: it lives on the shard that owns the
 /// consensus group.
@@ -518,13 +518,12 @@ impl Wal {
         let batch = &mut self.batches[self.active];
         let start = batch.len;
         let capacity = batch.bytes.len();
-        let mut writer = (!memory)
-            .then(|| {
-                record::RecordWriter::begin(&mut batch.bytes, start, record::RecordKind::Entries)
-            })
-            .transpose()
-            .ok()
-            .flatten();
+        // Memory mode encodes nothing but checks the entries all the same.
+        let mut writer = if memory {
+            None
+        } else {
+            record::RecordWriter::begin(&mut batch.bytes, start, record::RecordKind::Entries).ok()
+        };
         let mut room = memory || writer.is_some();
         if let Some(w) = writer.as_mut() {
             room = w.put_u64(first_index).is_ok() && w.put_u32(0).is_ok();
@@ -536,7 +535,7 @@ impl Wal {
         for entry in entries {
             if count > 0 && entry.term < last_term {
                 return Err(LogRuleError::TermRegression {
-                    index: first_index + count,
+                    index: first_index.saturating_add(count),
                     term: entry.term,
                     previous_term: last_term,
                 }
