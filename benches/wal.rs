@@ -1,10 +1,14 @@
 //! WAL benchmark: appends per second and fdatasync latency for batches of 1, 16 and 256 entries,
-//! printed beside a plain `pwrite` + `fdatasync` loop writing the same bytes, measured in the same
-//! run on the same disk (into a fallocated file and into a zero-filled one).
+//! beside a plain `pwrite` + `fdatasync` loop writing the same bytes per sync.
+//!
+//! Disk latency on a shared virtual disk drifts by an order of magnitude within seconds, so the
+//! three arms of a row run interleaved, one operation each in turn, on the same file system: the
+//! WAL (append, hard state, flush with sync, wait), the baseline into a fallocated file, and the
+//! baseline into a zero-filled file. What differs between them is the code, not the moment.
 //!
 //! `cargo bench --bench wal` (set `AURORA_BENCH_DIR` to measure another disk; the default is the
-//! system temporary directory). Each configuration runs for `AURORA_BENCH_SECONDS` (default 2)
-//! or 2000 batches, whichever ends first.
+//! system temporary directory). Each row runs for `AURORA_BENCH_SECONDS` (default 3) or 2000
+//! rounds, whichever ends first.
 
 use std::fs::OpenOptions;
 use std::os::fd::AsRawFd;
@@ -27,7 +31,7 @@ fn run_for() -> Duration {
     let seconds = std::env::var("AURORA_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(2.0);
+        .unwrap_or(3.0);
     Duration::from_secs_f64(seconds)
 }
 
@@ -39,16 +43,28 @@ fn us(histogram: &Histogram<u64>, quantile: f64) -> f64 {
     histogram.value_at_quantile(quantile) as f64 / 1000.0
 }
 
-/// What one configuration measured.
-struct Measured {
-    batches: u64,
-    entries_per_s: f64,
+/// One arm's measurements in a row.
+struct Arm {
     latency: Histogram<u64>,
+    busy_ns: u64,
 }
 
-/// Appends `batch` entries, sets the hard state, flushes with sync and waits, until time is up.
-fn measure_wal(dir: &Path, durability: Durability, batch: usize) -> Measured {
-    let mut wal = Wal::open(
+impl Arm {
+    fn new() -> Self {
+        Self {
+            latency: histogram(),
+            busy_ns: 0,
+        }
+    }
+
+    fn record(&mut self, latency_ns: u64, busy_ns: u64) {
+        self.latency.record(latency_ns.max(1)).expect("in range");
+        self.busy_ns += busy_ns;
+    }
+}
+
+fn open_wal(dir: &Path, durability: Durability) -> Wal {
+    Wal::open(
         dir,
         WalOptions {
             durability,
@@ -56,47 +72,81 @@ fn measure_wal(dir: &Path, durability: Durability, batch: usize) -> Measured {
             buffer_bytes: BUFFER_BYTES,
         },
     )
-    .expect("open the WAL");
-    let payload = [0xA5u8; ENTRY_BYTES];
-    let mut clock = MonotonicClock;
-    let mut latency = histogram();
-    let mut next_index = 1u64;
-    let deadline = Instant::now() + run_for();
-    let started = Instant::now();
-    let mut batches = 0;
-    while batches < BATCHES_MAX && Instant::now() < deadline {
-        let first = next_index;
-        wal.append_entries(
-            first,
-            (0..batch).map(|_| EntryRef {
-                term: 1,
-                kind: 0,
-                data: &payload,
-            }),
-        )
-        .expect("append");
-        next_index += batch as u64;
-        wal.set_hard_state(HardState {
+    .expect("open the WAL")
+}
+
+/// One WAL batch: `batch` entries and a hard state, flushed with sync, waited for. Returns the
+/// sync latency the WAL reports and the wall time of the whole round.
+fn wal_round(
+    wal: &mut Wal,
+    clock: &mut MonotonicClock,
+    batch: usize,
+    payload: &[u8],
+) -> (u64, u64) {
+    let first = wal.last().index + 1;
+    let started_ns = clock.now_ns();
+    wal.append_entries(
+        first,
+        (0..batch).map(|_| EntryRef {
             term: 1,
-            vote: Some(1),
-            commit: first,
-        })
-        .expect("hard state");
-        let submitted_ns = clock.now_ns();
-        let seq = wal.flush(true, submitted_ns).expect("flush");
-        let durable = wal.wait_durable(seq).expect("durable");
-        let waited_ns = clock.now_ns() - submitted_ns;
-        latency
-            .record(durable.sync_latency_ns.unwrap_or(waited_ns).max(1))
-            .expect("in range");
-        batches += 1;
+            kind: 0,
+            data: payload,
+        }),
+    )
+    .expect("append");
+    wal.set_hard_state(HardState {
+        term: 1,
+        vote: Some(1),
+        commit: first,
+    })
+    .expect("hard state");
+    let seq = wal.flush(true, clock.now_ns()).expect("flush");
+    let durable = wal.wait_durable(seq).expect("durable");
+    let round_ns = clock.now_ns() - started_ns;
+    (durable.sync_latency_ns.unwrap_or(round_ns), round_ns)
+}
+
+/// A file prepared like a WAL segment, for the plain `pwrite` + `fdatasync` baseline.
+struct BaselineFile {
+    file: std::fs::File,
+    offset: u64,
+}
+
+impl BaselineFile {
+    fn create(path: &Path, prepared: Prepared) -> Self {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .expect("create baseline file");
+        match prepared {
+            Prepared::Fallocated => {
+                // SAFETY: fallocate on a descriptor we own; no memory arguments.
+                let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, SEGMENT_BYTES as i64) };
+                assert_eq!(rc, 0, "fallocate: {}", std::io::Error::last_os_error());
+            }
+            Prepared::ZeroFilled => {
+                let zeros = vec![0u8; 1 << 20];
+                for chunk in 0..(SEGMENT_BYTES >> 20) {
+                    file.write_all_at(&zeros, chunk << 20).expect("zero fill");
+                }
+            }
+        }
+        file.sync_all().expect("sync");
+        Self { file, offset: 0 }
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    wal.wait_idle().expect("idle");
-    Measured {
-        batches,
-        entries_per_s: (batches * batch as u64) as f64 / elapsed,
-        latency,
+
+    /// One `pwrite` of `bytes` at the end of what was written, then `fdatasync`; its wall time.
+    fn round(&mut self, clock: &mut MonotonicClock, bytes: &[u8]) -> u64 {
+        if self.offset + bytes.len() as u64 > SEGMENT_BYTES {
+            self.offset = 0;
+        }
+        let started_ns = clock.now_ns();
+        self.file.write_all_at(bytes, self.offset).expect("pwrite");
+        self.file.sync_data().expect("fdatasync");
+        self.offset += bytes.len() as u64;
+        clock.now_ns() - started_ns
     }
 }
 
@@ -156,109 +206,91 @@ enum Prepared {
     ZeroFilled,
 }
 
-/// The floor: `pwrite` of `len_bytes` then `fdatasync`, sequentially into a preallocated file.
-fn measure_baseline(dir: &Path, len_bytes: usize, prepared: Prepared) -> Histogram<u64> {
-    let path = dir.join("baseline.dat");
-    let _ = std::fs::remove_file(&path);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .expect("create baseline file");
-    match prepared {
-        Prepared::Fallocated => {
-            // SAFETY: fallocate on a descriptor we own; no memory arguments.
-            let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, SEGMENT_BYTES as i64) };
-            assert_eq!(rc, 0, "fallocate: {}", std::io::Error::last_os_error());
-        }
-        Prepared::ZeroFilled => {
-            let zeros = vec![0u8; 1 << 20];
-            for chunk in 0..(SEGMENT_BYTES >> 20) {
-                file.write_all_at(&zeros, chunk << 20).expect("zero fill");
-            }
-        }
-    }
-    file.sync_all().expect("sync");
-    let bytes = vec![0xC3u8; len_bytes];
-    let mut latency = histogram();
-    let mut clock = MonotonicClock;
-    let mut offset = 0u64;
-    let deadline = Instant::now() + run_for();
-    let mut ops = 0;
-    while ops < BATCHES_MAX
-        && Instant::now() < deadline
-        && offset + len_bytes as u64 <= SEGMENT_BYTES
-    {
-        let start_ns = clock.now_ns();
-        file.write_all_at(&bytes, offset).expect("pwrite");
-        file.sync_data().expect("fdatasync");
-        latency
-            .record((clock.now_ns() - start_ns).max(1))
-            .expect("in range");
-        offset += len_bytes as u64;
-        ops += 1;
-    }
-    drop(file);
-    std::fs::remove_file(&path).expect("remove baseline file");
-    latency
-}
-
 fn main() {
-    // `cargo bench` passes `--bench`; nothing else is accepted.
+    // `cargo bench` passes `--bench`; nothing else is read from the command line.
     let base = std::env::var_os("AURORA_BENCH_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     let scratch = tempfile::tempdir_in(&base).expect("scratch directory");
     println!(
-        "WAL benchmark: segments {} MiB, buffers {} MiB, entries of {ENTRY_BYTES} B, in {} \
-         (each row: up to {BATCHES_MAX} batches or {:.1} s)",
+        "WAL benchmark: segments {} MiB, buffers {} MiB, entries of {ENTRY_BYTES} B, in {}; \
+         each row interleaves its arms for up to {BATCHES_MAX} rounds or {:.1} s",
         SEGMENT_BYTES >> 20,
         BUFFER_BYTES >> 20,
         base.display(),
         run_for().as_secs_f64()
     );
     println!(
-        "{:<10} {:>6} {:>8} {:>12} {:>11} {:>11} | {:>22} | {:>22}",
+        "{:<10} {:>5} {:>7} {:>11} {:>10} {:>10} | {:>26} | {:>26}",
         "durability",
         "batch",
-        "batches",
+        "rounds",
         "entries/s",
         "sync p50us",
         "sync p99us",
-        "baseline fallocated p50/p99",
-        "baseline zero-filled p50/p99"
+        "pwrite+fdatasync fallocated",
+        "pwrite+fdatasync zero-fill"
     );
-    for (run, batch) in [1usize, 16, 256].into_iter().enumerate() {
-        let dir = scratch.path().join(format!("fsync-{run}"));
-        let wal = measure_wal(&dir, Durability::Fsync, batch);
-        // The same bytes per sync as the WAL's batch: entries record, hard state, rounded up.
-        let batch_bytes = 9 + 12 + batch * ENTRY_RECORD_BYTES + 34;
-        let fallocated = measure_baseline(scratch.path(), batch_bytes, Prepared::Fallocated);
-        let zero_filled = measure_baseline(scratch.path(), batch_bytes, Prepared::ZeroFilled);
-        println!(
-            "{:<10} {:>6} {:>8} {:>12.0} {:>11.1} {:>11.1} | {:>10.1} / {:>9.1} | {:>10.1} / {:>9.1}",
+    let mut clock = MonotonicClock;
+    let payload = [0xA5u8; ENTRY_BYTES];
+    for (row, batch) in [1usize, 16, 256].into_iter().enumerate() {
+        let mut wal = open_wal(
+            &scratch.path().join(format!("fsync-{row}")),
             Durability::Fsync,
+        );
+        let mut fallocated = BaselineFile::create(
+            &scratch.path().join(format!("fallocated-{row}")),
+            Prepared::Fallocated,
+        );
+        let mut zero_filled = BaselineFile::create(
+            &scratch.path().join(format!("zero-filled-{row}")),
+            Prepared::ZeroFilled,
+        );
+        // The same bytes per sync as the WAL's batch: entries record and hard-state record.
+        let bytes = vec![0xC3u8; 9 + 12 + batch * ENTRY_RECORD_BYTES + 34];
+        let (mut wal_arm, mut fallocated_arm, mut zero_arm) = (Arm::new(), Arm::new(), Arm::new());
+        let deadline = Instant::now() + run_for();
+        let mut rounds = 0;
+        while rounds < BATCHES_MAX && Instant::now() < deadline {
+            let (sync_ns, round_ns) = wal_round(&mut wal, &mut clock, batch, &payload);
+            wal_arm.record(sync_ns, round_ns);
+            let ns = fallocated.round(&mut clock, &bytes);
+            fallocated_arm.record(ns, ns);
+            let ns = zero_filled.round(&mut clock, &bytes);
+            zero_arm.record(ns, ns);
+            rounds += 1;
+        }
+        wal.wait_idle().expect("idle");
+        println!(
+            "{:<10} {:>5} {:>7} {:>11.0} {:>10.1} {:>10.1} | {:>12.1} / {:>11.1} | {:>12.1} / {:>11.1}",
+            wal.durability(),
             batch,
-            wal.batches,
-            wal.entries_per_s,
-            us(&wal.latency, 0.5),
-            us(&wal.latency, 0.99),
-            us(&fallocated, 0.5),
-            us(&fallocated, 0.99),
-            us(&zero_filled, 0.5),
-            us(&zero_filled, 0.99),
+            rounds,
+            (rounds * batch as u64) as f64 * 1e9 / wal_arm.busy_ns as f64,
+            us(&wal_arm.latency, 0.5),
+            us(&wal_arm.latency, 0.99),
+            us(&fallocated_arm.latency, 0.5),
+            us(&fallocated_arm.latency, 0.99),
+            us(&zero_arm.latency, 0.5),
+            us(&zero_arm.latency, 0.99),
         );
     }
-    for (run, batch) in [1usize, 16, 256].into_iter().enumerate() {
-        let dir = scratch.path().join(format!("memory-{run}"));
-        let wal = measure_wal(&dir, Durability::Memory, batch);
-        println!(
-            "{:<10} {:>6} {:>8} {:>12.0} {:>11} {:>11} | (no disk I/O for entries)",
+    for (row, batch) in [1usize, 16, 256].into_iter().enumerate() {
+        let mut wal = open_wal(
+            &scratch.path().join(format!("memory-{row}")),
             Durability::Memory,
+        );
+        let mut arm = Arm::new();
+        for _ in 0..BATCHES_MAX {
+            let (_, round_ns) = wal_round(&mut wal, &mut clock, batch, &payload);
+            arm.record(round_ns, round_ns);
+        }
+        println!(
+            "{:<10} {:>5} {:>7} {:>11.0} {:>10} {:>10} | entries are not written; the hard state's term and vote are",
+            wal.durability(),
             batch,
-            wal.batches,
-            wal.entries_per_s,
+            BATCHES_MAX,
+            (BATCHES_MAX * batch as u64) as f64 * 1e9 / arm.busy_ns as f64,
             "-",
             "-",
         );
@@ -266,8 +298,9 @@ fn main() {
     let (entries_per_s, entries, fdatasyncs) =
         measure_group_commit(&scratch.path().join("group-commit"));
     println!(
-        "group commit (fsync): one flush per entry, never waiting: {entries_per_s:.0} entries/s, \
-         {entries} entries durable with {fdatasyncs} fdatasyncs ({:.1} entries per fdatasync)",
+        "group commit (fsync): a flush after every entry, never waiting: {entries_per_s:.0} \
+         entries/s, {entries} entries durable with {fdatasyncs} fdatasyncs ({:.0} entries per \
+         fdatasync)",
         entries as f64 / fdatasyncs.max(1) as f64
     );
 }
