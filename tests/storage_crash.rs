@@ -18,6 +18,7 @@ use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Command;
+use std::sync::Mutex;
 
 use aurora::storage::failpoint::{self, Failpoint};
 use aurora::storage::{recover, Durability, Entry, HardState, LogPosition, StorageOptions};
@@ -379,6 +380,12 @@ fn crash_test(test_name: &str, point: Failpoint, skips: &[u64]) {
         let point = Failpoint::from_name(name).expect("known failpoint");
         run_child(point, skip, Path::new(dir));
     }
+    // One child at a time: a child forked by another test thread inherits every open descriptor
+    // until it execs, and with them the WAL directory lock this test's parent is about to take.
+    static ONE_CHILD_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _serial = ONE_CHILD_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for &skip in skips {
         let dir = tempfile::tempdir().expect("tempdir");
         let output = Command::new(std::env::current_exe().expect("test binary"))

@@ -601,3 +601,22 @@ fn sync_latency_lands_in_the_fsync_histogram() {
     assert_eq!(histogram.count(), 1);
     assert!(histogram.max_ns().is_some_and(|ns| ns > 0));
 }
+
+#[test]
+fn a_second_wal_on_the_same_directory_is_refused_until_the_first_is_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = options(Durability::Fsync, 65536, 4096);
+    let wal = Wal::open(dir.path(), opts.clone()).expect("first");
+    let error = WalRecovery::open(dir.path(), opts.clone()).expect_err("second writer");
+    assert!(matches!(error, WalError::Locked { .. }), "{error}");
+    drop(wal);
+    WalRecovery::open(dir.path(), opts).expect("free again");
+}
+
+#[test]
+fn the_wal_and_the_snapshot_store_can_move_to_their_shard_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Wal>();
+    assert_send::<WalRecovery>();
+    assert_send::<SnapshotStore>();
+}

@@ -108,6 +108,12 @@ pub enum WalError {
         /// What the kernel said.
         source: std::io::Error,
     },
+    /// Another process (or another `Wal` in this one) holds the WAL directory.
+    #[error("WAL directory {dir} is in use by another process (or another open WAL); stop it first — two writers would destroy the log")]
+    Locked {
+        /// The WAL directory.
+        dir: PathBuf,
+    },
     /// Setting up or registering with the io_uring failed.
     #[error("WAL io_uring: {op} failed: {source}; check that io_uring is enabled (/proc/sys/kernel/io_uring_disabled = 0) and RLIMIT_MEMLOCK")]
     Ring {

@@ -400,17 +400,24 @@ impl Scan {
 pub struct WalRecovery {
     pub(crate) options: WalOptions,
     pub(crate) scan: Scan,
+    /// Held until the recovery (and then the WAL) is dropped.
+    pub(crate) lock: segment::DirLock,
 }
 
 impl WalRecovery {
-    /// Reads and verifies the WAL under `data_dir` (creating an empty one if there is none).
-    /// Read-only: repairs wait for [`start`](Self::start).
+    /// Reads and verifies the WAL under `data_dir` (creating an empty one if there is none), and
+    /// locks it against other processes. Read-only: repairs wait for [`start`](Self::start).
     pub fn open(data_dir: &Path, options: WalOptions) -> Result<Self, WalError> {
         options.validate()?;
         let dir = data_dir.join(segment::WAL_DIR);
         super::dir::ensure(&dir).map_err(|e| WalError::io("create directory", &dir, e))?;
+        let lock = segment::DirLock::acquire(&dir)?;
         let scan = scan(&dir, options.durability)?;
-        Ok(Self { options, scan })
+        Ok(Self {
+            options,
+            scan,
+            lock,
+        })
     }
 
     /// The durability mode (the WAL on disk was checked to be written in it).

@@ -61,6 +61,35 @@ pub(crate) fn open_dir(dir: &Path) -> Result<File, WalError> {
         .map_err(|e| WalError::io("open directory", dir, e))
 }
 
+/// An exclusive `flock` on the WAL directory, held while this lives: two processes appending to
+/// one WAL would interleave records and destroy it. (A child forked meanwhile shares the lock
+/// until it execs or exits.)
+///
+/// The descriptor is its own and never handed to the ring: a file an io_uring request touched may
+/// be released by a kernel worker after the request completes, which would let the lock outlive
+/// its owner for a moment and refuse a restart in that window.
+#[derive(Debug)]
+pub(crate) struct DirLock {
+    _file: File,
+}
+
+impl DirLock {
+    pub(crate) fn acquire(dir: &Path) -> Result<Self, WalError> {
+        let file = open_dir(dir)?;
+        // SAFETY: flock on a descriptor `file` owns; no memory arguments.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let error = std::io::Error::last_os_error();
+            if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                return Err(WalError::Locked {
+                    dir: dir.to_owned(),
+                });
+            }
+            return Err(WalError::io("lock directory", dir, error));
+        }
+        Ok(Self { _file: file })
+    }
+}
+
 /// Creates segment file `seq` in `dir`, failing if it exists (a leftover is a logic error).
 pub(crate) fn create(dir: &Path, seq: u64) -> Result<(File, PathBuf), WalError> {
     let path = dir.join(file_name(seq));

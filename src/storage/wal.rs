@@ -305,7 +305,10 @@ pub struct Wal {
     durability: Durability,
     segment_bytes: u64,
     dir: PathBuf,
+    /// For directory syncs and unlinks through the ring.
     dir_file: File,
+    /// Keeps other processes out of the WAL directory while this WAL lives.
+    _lock: segment::DirLock,
     preallocation: Preallocation,
     ring: IoUring,
     ops_in_flight: usize,
@@ -341,7 +344,11 @@ impl Wal {
 
     /// Repairs what recovery found and builds the running WAL (see [`WalRecovery::start`]).
     pub(crate) fn start(recovery: WalRecovery) -> Result<Self, WalError> {
-        let WalRecovery { options, scan } = recovery;
+        let WalRecovery {
+            options,
+            scan,
+            lock,
+        } = recovery;
         let dir = scan.dir.clone();
 
         if let Some(torn) = &scan.torn {
@@ -412,6 +419,7 @@ impl Wal {
             segment_bytes: options.segment_bytes,
             dir,
             dir_file,
+            _lock: lock,
             preallocation,
             ring,
             ops_in_flight: 0,
