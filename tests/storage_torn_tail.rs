@@ -70,14 +70,21 @@ impl Template {
         }
     }
 
-    /// A copy of the template's data directory to damage.
-    fn copy(&self) -> tempfile::TempDir {
+    /// A copy of the template's data directory whose last written segment `damage` changed.
+    fn damaged_copy(&self, damage: impl FnOnce(&std::fs::File)) -> tempfile::TempDir {
         let copy = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(copy.path().join("wal")).expect("wal dir");
         for file in segment_files(self.dir.path()) {
             let name = file.file_name().expect("file name");
             std::fs::copy(&file, copy.path().join("wal").join(name)).expect("copy");
         }
+        let (segment, _) = last_written_segment(copy.path());
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&segment)
+            .expect("open");
+        damage(&file);
         copy
     }
 }
@@ -158,10 +165,7 @@ fn cutting_the_last_segment_at_any_byte_recovers_a_prefix() {
     let (_, written) = last_written_segment(template.dir.path());
     runner()
         .run(&(0..=written), |cut| {
-            let copy = template.copy();
-            let (segment, _) = last_written_segment(copy.path());
-            let file = OpenOptions::new().write(true).open(&segment).expect("open");
-            file.set_len(cut).expect("truncate");
+            let copy = template.damaged_copy(|file| file.set_len(cut).expect("truncate"));
             check_recovers_a_prefix(&template, copy.path())
         })
         .expect("property holds");
@@ -173,11 +177,10 @@ fn zeroing_the_last_segment_from_any_byte_recovers_a_prefix() {
     let (_, written) = last_written_segment(template.dir.path());
     runner()
         .run(&(0..=written), |from| {
-            let copy = template.copy();
-            let (segment, _) = last_written_segment(copy.path());
-            let file = OpenOptions::new().write(true).open(&segment).expect("open");
-            let zeros = vec![0u8; (written - from) as usize];
-            file.write_all_at(&zeros, from).expect("zero");
+            let copy = template.damaged_copy(|file| {
+                let zeros = vec![0u8; (written - from) as usize];
+                file.write_all_at(&zeros, from).expect("zero");
+            });
             check_recovers_a_prefix(&template, copy.path())
         })
         .expect("property holds");
@@ -189,17 +192,12 @@ fn flipping_any_bit_in_the_last_segment_recovers_a_prefix() {
     let (_, written) = last_written_segment(template.dir.path());
     runner()
         .run(&(0..written, 0..8u8), |(at, bit)| {
-            let copy = template.copy();
-            let (segment, _) = last_written_segment(copy.path());
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&segment)
-                .expect("open");
-            let mut byte = [0u8];
-            file.read_exact_at(&mut byte, at).expect("read");
-            byte[0] ^= 1 << bit;
-            file.write_all_at(&byte, at).expect("flip");
+            let copy = template.damaged_copy(|file| {
+                let mut byte = [0u8];
+                file.read_exact_at(&mut byte, at).expect("read");
+                byte[0] ^= 1 << bit;
+                file.write_all_at(&byte, at).expect("flip");
+            });
             check_recovers_a_prefix(&template, copy.path())
         })
         .expect("property holds");

@@ -11,7 +11,10 @@ use aurora::storage::{
     CorruptReason, Durability, EntryRef, LogRuleError, RecordFault, SnapshotOptions, SnapshotStore,
     Wal, WalError, WalRecovery, SEGMENT_HEADER_LEN,
 };
-use storage_common::{append, at, entry, flush_wait, hard_state, options, recover, segment_files};
+use storage_common::{
+    append, append_batches_of_five, at, entry, flush_wait, hard_state, options, recover,
+    segment_files,
+};
 
 const MIB: usize = 1 << 20;
 
@@ -116,10 +119,7 @@ fn segments_roll_and_compacted_ones_are_deleted_after_the_snapshot_mark() {
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = options(Durability::Fsync, 8192, 4096);
     let mut wal = Wal::open(dir.path(), opts.clone()).expect("open");
-    for batch in 0..40u64 {
-        append(&mut wal, batch * 5 + 1, batch * 5 + 5, 2).expect("append");
-        flush_wait(&mut wal);
-    }
+    append_batches_of_five(&mut wal, 40, 2);
     wal.wait_idle().expect("idle");
     let rolled = wal.stats().segments_rolled;
     assert!(
@@ -237,10 +237,7 @@ fn corrupted_record_before_the_last_segment_refuses_to_start() {
     let opts = options(Durability::Fsync, 8192, 4096);
     {
         let mut wal = Wal::open(dir.path(), opts.clone()).expect("open");
-        for batch in 0..30u64 {
-            append(&mut wal, batch * 5 + 1, batch * 5 + 5, 1).expect("append");
-            flush_wait(&mut wal);
-        }
+        append_batches_of_five(&mut wal, 30, 1);
     }
     let first = segment_files(dir.path())[0].clone();
     let mut bytes = std::fs::read(&first).expect("read");
@@ -277,10 +274,7 @@ fn missing_middle_segment_refuses_to_start() {
     let opts = options(Durability::Fsync, 8192, 4096);
     {
         let mut wal = Wal::open(dir.path(), opts.clone()).expect("open");
-        for batch in 0..40u64 {
-            append(&mut wal, batch * 5 + 1, batch * 5 + 5, 1).expect("append");
-            flush_wait(&mut wal);
-        }
+        append_batches_of_five(&mut wal, 40, 1);
     }
     let files = segment_files(dir.path());
     assert!(files.len() >= 4);
@@ -544,10 +538,7 @@ fn records_missing_from_the_end_of_an_earlier_segment_refuse_to_start() {
     let opts = options(Durability::Fsync, 8192, 4096);
     {
         let mut wal = Wal::open(dir.path(), opts.clone()).expect("open");
-        for batch in 0..30u64 {
-            append(&mut wal, batch * 5 + 1, batch * 5 + 5, 1).expect("append");
-            flush_wait(&mut wal);
-        }
+        append_batches_of_five(&mut wal, 30, 1);
     }
     let files = segment_files(dir.path());
     let mut bytes = std::fs::read(&files[0]).expect("read");

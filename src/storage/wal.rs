@@ -731,16 +731,7 @@ impl Wal {
                 self.ops_in_flight > 0,
                 "flush {flush_seq} is not durable and nothing is in flight: was it a flush without sync?"
             );
-            match self.ring.submit_and_wait(1) {
-                Ok(_) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-                Err(source) => {
-                    return Err(WalError::Ring {
-                        op: "io_uring_enter",
-                        source,
-                    })
-                }
-            }
+            self.block_for_a_completion()?;
         }
     }
 
@@ -762,16 +753,20 @@ impl Wal {
                 }
                 return Ok(());
             }
-            match self.ring.submit_and_wait(1) {
-                Ok(_) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-                Err(source) => {
-                    return Err(WalError::Ring {
-                        op: "io_uring_enter",
-                        source,
-                    })
-                }
-            }
+            self.block_for_a_completion()?;
+        }
+    }
+
+    /// Sleeps in the kernel until at least one completion is posted (an interrupted wait returns
+    /// early, which callers treat like any other pass of their loop).
+    fn block_for_a_completion(&self) -> Result<(), WalError> {
+        match self.ring.submit_and_wait(1) {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(()),
+            Err(source) => Err(WalError::Ring {
+                op: "io_uring_enter",
+                source,
+            }),
         }
     }
 
@@ -1261,17 +1256,13 @@ impl Drop for Wal {
     fn drop(&mut self) {
         // Bounded by the disk: each pass reaps at least one completion.
         while self.ops_in_flight > 0 {
-            match self.ring.submit_and_wait(1) {
-                Ok(_) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot wait for WAL writes in flight; leaking their buffers");
-                    for batch in &mut self.batches {
-                        std::mem::forget(std::mem::take(&mut batch.bytes));
-                    }
-                    std::mem::forget(self.deleting.take());
-                    return;
+            if let Err(e) = self.block_for_a_completion() {
+                tracing::error!(error = %e, "cannot wait for WAL writes in flight; leaking their buffers");
+                for batch in &mut self.batches {
+                    std::mem::forget(std::mem::take(&mut batch.bytes));
                 }
+                std::mem::forget(self.deleting.take());
+                return;
             }
             let reaped = self.ring.completion().count();
             self.ops_in_flight -= reaped.min(self.ops_in_flight);

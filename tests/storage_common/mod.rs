@@ -60,6 +60,16 @@ pub fn append(wal: &mut Wal, first: u64, last: u64, term: u64) -> Result<(), Wal
     )
 }
 
+/// Appends `batches` batches of five entries in `term` after the end of the log, each flushed and
+/// waited for: enough records to fill several small segments.
+pub fn append_batches_of_five(wal: &mut Wal, batches: u64, term: u64) {
+    for _ in 0..batches {
+        let first = wal.last().index + 1;
+        append(wal, first, first + 4, term).expect("append");
+        flush_wait(wal);
+    }
+}
+
 /// Flushes with sync and blocks until it is durable.
 pub fn flush_wait(wal: &mut Wal) -> Durable {
     let seq = wal.flush(true, 0).expect("flush");
