@@ -611,3 +611,48 @@ fn the_wal_and_the_snapshot_store_can_move_to_their_shard_thread() {
     assert_send::<WalRecovery>();
     assert_send::<SnapshotStore>();
 }
+
+#[test]
+fn compacted_segments_are_deleted_while_batches_keep_coming() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut wal = Wal::open(dir.path(), options(Durability::Fsync, 8192, 4096)).expect("open");
+        append_batches_of_five(&mut wal, 40, 2);
+    }
+    // Large segments from now on: no roll (and no wait for a prepared segment) leaves a gap
+    // between batches in the loop below.
+    let mut wal = Wal::open(dir.path(), options(Durability::Fsync, 1 << 20, 4096)).expect("open");
+    let (mut snapshots, _) =
+        SnapshotStore::open(dir.path(), SnapshotOptions::default()).expect("snapshot store");
+    snapshots
+        .begin_save(at(150, 2), Vec::new(), &b"state"[..])
+        .expect("save");
+    let snapshot = snapshots.wait().expect("a save").expect("durable");
+    wal.mark_snapshot(&snapshot, false).expect("mark");
+
+    // A flush is always pending: every poll that reaps a batch submits the next one at once.
+    let data = [3u8; 16];
+    let batches_before = wal.stats().batches_written;
+    let mut polls: u64 = 0;
+    while wal.stats().batches_written < batches_before + 20 {
+        let next = wal.last().index + 1;
+        let entry = [EntryRef {
+            term: 2,
+            kind: 0,
+            data: &data,
+        }];
+        match wal.append_entries(next, entry) {
+            Ok(()) | Err(WalError::Backpressure { .. }) => {}
+            Err(error) => panic!("append: {error}"),
+        }
+        wal.flush(true, polls).expect("flush");
+        wal.poll(polls).expect("poll");
+        polls += 1;
+        assert!(polls < 100_000_000, "20 batches must complete");
+    }
+    assert!(
+        wal.stats().segments_deleted >= 2,
+        "deleted {} segments under load",
+        wal.stats().segments_deleted
+    );
+}

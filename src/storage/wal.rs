@@ -696,10 +696,10 @@ impl Wal {
     pub fn poll(&mut self, now_ns: u64) -> Result<Option<Durable>, WalError> {
         self.reap(now_ns);
         self.check_running()?;
+        // Between batches (under load the next one is submitted right below): a deletion round
+        // never races a roll's sync of the segment it leaves.
+        self.schedule_deletions();
         self.pump(now_ns)?;
-        if self.in_flight.is_none() && self.deleting.is_none() {
-            self.schedule_deletions();
-        }
         self.check_running()?;
         Ok(self.ready.take())
     }
