@@ -236,6 +236,13 @@ fn memory_mode_completes_saves_without_writing_files() {
         .begin_save(at(5, 1), Vec::new(), Stream::new(10, 1))
         .expect("save");
     assert!(store.has_completed());
+    let busy = store
+        .begin_save(at(6, 1), Vec::new(), Stream::new(10, 1))
+        .expect_err("one save at a time, also in memory mode");
+    assert!(
+        matches!(busy, SnapshotError::Busy { index: 5, .. }),
+        "{busy}"
+    );
     let durable = store.poll().expect("completed").expect("ok");
     assert_eq!(durable.position(), at(5, 1));
     assert!(!dir.path().join("snapshots").exists());

@@ -367,14 +367,17 @@ impl SnapshotStore {
         self.doorbell = Some(doorbell);
     }
 
-    /// The snapshot being written, if any.
+    /// The snapshot being written (or written and not yet polled), if any.
     pub fn saving(&self) -> Option<LogPosition> {
-        self.writer.as_ref().map(|w| w.position)
+        self.writer
+            .as_ref()
+            .map(|w| w.position)
+            .or(self.completed_in_memory.map(|done| done.position))
     }
 
     /// Starts writing a snapshot at `position` on a writer thread, streaming `data` from the
-    /// reader; returns at once. One save at a time ([`SnapshotError::Busy`] otherwise). The
-    /// outcome arrives through [`poll`](Self::poll).
+    /// reader; returns at once. One save at a time until its outcome is polled
+    /// ([`SnapshotError::Busy`] otherwise). The outcome arrives through [`poll`](Self::poll).
     pub fn begin_save<R>(
         &mut self,
         position: LogPosition,
@@ -384,10 +387,15 @@ impl SnapshotStore {
     where
         R: Read + Send + 'static,
     {
-        if let Some(writer) = &self.writer {
+        let in_progress = self
+            .writer
+            .as_ref()
+            .map(|w| w.position)
+            .or(self.completed_in_memory.map(|done| done.position));
+        if let Some(position) = in_progress {
             return Err(SnapshotError::Busy {
-                index: writer.position.index,
-                term: writer.position.term,
+                index: position.index,
+                term: position.term,
             });
         }
         if membership.len() > MEMBERSHIP_BYTES_MAX {
