@@ -192,15 +192,15 @@ fn check_key(
     let (outcome, search_stats) = search::linearize(&key_ops, limits);
     stats.search = search_stats;
     let verdict = match outcome {
-        search::Outcome::Linearizable => {
+        search::Finding::Linearizable => {
             stats.linearizable = true;
             Verdict::Linearizable
         }
-        search::Outcome::Exhausted { reason } => Verdict::Inconclusive {
+        search::Finding::Exhausted { reason } => Verdict::Inconclusive {
             key: key.to_owned(),
             reason,
         },
-        search::Outcome::Violation { prefix } => {
+        search::Finding::Violation { prefix } => {
             explain(history, key, &steps, &key_ops, &values, &prefix, &stats)
         }
     };

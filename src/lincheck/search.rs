@@ -63,7 +63,7 @@ pub(crate) struct KeyOp {
 
 /// How the search on one key ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub(crate) enum Finding {
     Linearizable,
     /// No order works. `prefix` is the longest sequence of operations (indices into the key's ops,
     /// in linearization order) the search managed to linearize.
@@ -514,8 +514,8 @@ impl<'a> Search<'a> {
         None
     }
 
-    fn exhausted(&self, bound: &str, value: String) -> Outcome {
-        Outcome::Exhausted {
+    fn exhausted(&self, bound: &str, value: String) -> Finding {
+        Finding::Exhausted {
             reason: format!(
                 "gave up after {value} (Limits::{bound}); {} of {} operations with a known outcome \
                  linearized at best — raise the limit, or record a shorter or less concurrent history",
@@ -524,7 +524,7 @@ impl<'a> Search<'a> {
         }
     }
 
-    fn run(&mut self) -> Outcome {
+    fn run(&mut self) -> Finding {
         let mut cursor = Cursor::Fresh;
         while self.known_left > 0 {
             self.stats.steps += 1;
@@ -575,7 +575,7 @@ impl<'a> Search<'a> {
                 Cursor::Pending { .. } | Cursor::Fail => match self.backtrack() {
                     Some(cursor) => cursor,
                     None => {
-                        return Outcome::Violation {
+                        return Finding::Violation {
                             prefix: std::mem::take(&mut self.best),
                         }
                     }
@@ -586,12 +586,12 @@ impl<'a> Search<'a> {
                 return self.exhausted("max_states_per_key", states);
             }
         }
-        Outcome::Linearizable
+        Finding::Linearizable
     }
 }
 
 /// Searches for a linearization of `ops` (all on one key) from the absent register.
-pub(crate) fn linearize(ops: &[KeyOp], limits: &Limits) -> (Outcome, SearchStats) {
+pub(crate) fn linearize(ops: &[KeyOp], limits: &Limits) -> (Finding, SearchStats) {
     assert!(
         ops.len() <= super::MAX_OPS_PER_KEY,
         "the caller bounds a key's op count"
@@ -614,7 +614,7 @@ mod tests {
         }
     }
 
-    fn verdict(ops: &[KeyOp]) -> Outcome {
+    fn verdict(ops: &[KeyOp]) -> Finding {
         linearize(ops, &Limits::default()).0
     }
 
@@ -623,7 +623,7 @@ mod tests {
 
     #[test]
     fn empty_history_is_linearizable() {
-        assert_eq!(verdict(&[]), Outcome::Linearizable);
+        assert_eq!(verdict(&[]), Finding::Linearizable);
     }
 
     #[test]
@@ -632,7 +632,7 @@ mod tests {
         for seen in [ABSENT, A] {
             assert_eq!(
                 verdict(&[write, op(Step::Read(seen), 15, Some(25))]),
-                Outcome::Linearizable
+                Finding::Linearizable
             );
         }
     }
@@ -643,7 +643,7 @@ mod tests {
             op(Step::Write(A), 10, Some(20)),
             op(Step::Read(ABSENT), 21, Some(30)),
         ];
-        assert_eq!(verdict(&ops), Outcome::Violation { prefix: vec![0] });
+        assert_eq!(verdict(&ops), Finding::Violation { prefix: vec![0] });
     }
 
     #[test]
@@ -652,7 +652,7 @@ mod tests {
             op(Step::Write(A), 10, Some(20)),
             op(Step::Read(ABSENT), 20, Some(30)),
         ];
-        assert_eq!(verdict(&ops), Outcome::Linearizable);
+        assert_eq!(verdict(&ops), Finding::Linearizable);
     }
 
     #[test]
@@ -663,7 +663,7 @@ mod tests {
             let mut ops = base.to_vec();
             ops.push(unknown);
             ops.push(op(Step::Read(late_read), 100, Some(110)));
-            assert_eq!(verdict(&ops), Outcome::Linearizable, "read {late_read}");
+            assert_eq!(verdict(&ops), Finding::Linearizable, "read {late_read}");
         }
     }
 
@@ -679,7 +679,7 @@ mod tests {
             ..Limits::default()
         };
         let (outcome, stats) = linearize(&ops, &limits);
-        assert!(matches!(outcome, Outcome::Exhausted { .. }), "{outcome:?}");
+        assert!(matches!(outcome, Finding::Exhausted { .. }), "{outcome:?}");
         assert_eq!(stats.steps, 3);
     }
 
@@ -690,7 +690,7 @@ mod tests {
         ops.push(op(Step::Write(B), 20, Some(30)));
         ops.push(op(Step::Read(B), 40, Some(50)));
         let (outcome, stats) = linearize(&ops, &Limits::default());
-        assert_eq!(outcome, Outcome::Linearizable);
+        assert_eq!(outcome, Finding::Linearizable);
         assert_eq!(stats.backtracks, 0);
         assert_eq!(stats.states, ops.len());
     }
@@ -709,7 +709,7 @@ mod tests {
         }
         ops.push(op(Step::Read(NEVER_WRITTEN), 5_000, Some(5_010)));
         let (outcome, stats) = linearize(&ops, &Limits::default());
-        assert!(matches!(outcome, Outcome::Violation { .. }), "{outcome:?}");
+        assert!(matches!(outcome, Finding::Violation { .. }), "{outcome:?}");
         assert!(stats.states <= 100, "{stats:?}");
     }
 
@@ -720,7 +720,7 @@ mod tests {
         let mut ops: Vec<KeyOp> = (0..8).map(|_| op(Step::Write(A), 0, Some(10))).collect();
         ops.push(op(Step::Read(B), 20, Some(30)));
         let (outcome, stats) = linearize(&ops, &Limits::default());
-        assert!(matches!(outcome, Outcome::Violation { .. }));
+        assert!(matches!(outcome, Finding::Violation { .. }));
         assert!(stats.states <= 1 << 8, "states {}", stats.states);
     }
 }
