@@ -344,3 +344,15 @@ fn keep_out_of_range_is_rejected() {
         assert!(matches!(error, SnapshotError::Keep { .. }), "{error}");
     }
 }
+
+#[test]
+fn default_configuration_gives_options_storage_accepts() {
+    let config = aurora::config::Storage::default();
+    let options = StorageOptions::from_config(Durability::Memory, &config);
+    options.wal.validate().expect("valid WAL options");
+    assert_eq!(options.wal.durability, Durability::Memory);
+    assert_eq!(options.wal.segment_bytes, config.wal_segment_bytes);
+    assert_eq!(options.snapshots_kept as u64, config.snapshots_kept);
+    let dir = tempfile::tempdir().expect("tempdir");
+    recover(dir.path(), &options).expect("storage opens with them");
+}

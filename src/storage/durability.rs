@@ -1,59 +1,17 @@
-//! The durability mode: what a node writes to disk before it reports a write durable.
+//! The durability mode as storage sees it: its display name (for `/status` and bench reports) and
+//! the byte that records it in every WAL segment header. The type itself is the configuration's
+//! [`Durability`], so the mode a node is configured with is the mode its storage runs in.
 
 use std::fmt;
-use std::str::FromStr;
 
-/// How durable an acknowledged write is. Shown in `/status` and in every benchmark report
-/// (its [`Display`](fmt::Display) form is `fsync` or `memory`).
-///
-/// See the [module documentation](super) for what each mode writes and why the hard state is
-/// synced in both.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Durability {
-    /// Every log entry and hard state is written and `fdatasync`ed before it is reported durable:
-    /// a write survives the loss of every node's power.
-    #[default]
-    Fsync,
-    /// Replicated memory (Mu, DARE): log entries live only in the memory of the replicas and
-    /// survive while a quorum of them lives; only the hard state (term and vote) is synced.
-    Memory,
-}
+pub use crate::config::Durability;
 
 impl Durability {
-    /// The name used in configuration, `/status` and bench reports.
+    /// The name used in configuration, `/status` and bench reports: `fsync` or `memory`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Fsync => "fsync",
             Self::Memory => "memory",
-        }
-    }
-
-    /// The byte that records the mode in every WAL segment header.
-    pub(crate) fn to_byte(self) -> u8 {
-        match self {
-            Self::Fsync => 1,
-            Self::Memory => 2,
-        }
-    }
-
-    /// Inverse of [`to_byte`](Self::to_byte); `None` for a byte no version ever wrote.
-    pub(crate) fn from_byte(byte: u8) -> Option<Self> {
-        match byte {
-            1 => Some(Self::Fsync),
-            2 => Some(Self::Memory),
-            _ => None,
         }
     }
 }
@@ -64,25 +22,20 @@ impl fmt::Display for Durability {
     }
 }
 
-/// A durability name that is neither `fsync` nor `memory`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown durability mode {given:?}: use \"fsync\" (the default: every write synced to disk) or \"memory\" (replicated memory: only term and vote are synced)")]
-pub struct UnknownDurability {
-    /// The rejected name.
-    pub given: String,
+/// The byte that records `mode` in every WAL segment header.
+pub(crate) fn to_byte(mode: Durability) -> u8 {
+    match mode {
+        Durability::Fsync => 1,
+        Durability::Memory => 2,
+    }
 }
 
-impl FromStr for Durability {
-    type Err = UnknownDurability;
-
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name {
-            "fsync" => Ok(Self::Fsync),
-            "memory" => Ok(Self::Memory),
-            _ => Err(UnknownDurability {
-                given: name.to_owned(),
-            }),
-        }
+/// Inverse of [`to_byte`]; `None` for a byte no version ever wrote.
+pub(crate) fn from_byte(byte: u8) -> Option<Durability> {
+    match byte {
+        1 => Some(Durability::Fsync),
+        2 => Some(Durability::Memory),
+        _ => None,
     }
 }
 
@@ -91,20 +44,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_round_trip_through_display_and_parse() {
-        for mode in [Durability::Fsync, Durability::Memory] {
-            assert_eq!(mode.to_string().parse::<Durability>(), Ok(mode));
-            assert_eq!(Durability::from_byte(mode.to_byte()), Some(mode));
+    fn display_names_match_the_configuration_names() {
+        #[derive(serde::Deserialize)]
+        struct Wrapper {
+            durability: Durability,
         }
-        assert_eq!(Durability::default(), Durability::Fsync);
+        for mode in [Durability::Fsync, Durability::Memory] {
+            let parsed: Wrapper =
+                toml::from_str(&format!("durability = \"{mode}\"")).expect("config name");
+            assert_eq!(parsed.durability, mode);
+            assert_eq!(from_byte(to_byte(mode)), Some(mode));
+        }
+        assert_eq!(Durability::default().to_string(), "fsync");
     }
 
     #[test]
-    fn unknown_name_is_rejected_with_the_choices() {
-        let error = "fdatasync".parse::<Durability>().unwrap_err();
-        let message = error.to_string();
-        assert!(message.contains("\"fdatasync\""), "{message}");
-        assert!(message.contains("fsync") && message.contains("memory"));
-        assert_eq!(Durability::from_byte(0), None);
+    fn bytes_no_version_wrote_are_unknown() {
+        assert_eq!(from_byte(0), None);
+        assert_eq!(from_byte(3), None);
     }
 }

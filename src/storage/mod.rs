@@ -89,7 +89,7 @@ mod snapshot;
 mod state;
 mod wal;
 
-pub use durability::{Durability, UnknownDurability};
+pub use durability::Durability;
 pub use error::{CorruptReason, WalError, WalOptionsError};
 pub use record::{HeaderFault, Malformed, RecordFault, SEGMENT_HEADER_LEN};
 pub use recovery::{EntryReader, TornTail, WalRecovery};
@@ -107,6 +107,27 @@ pub struct StorageOptions {
     pub wal: WalOptions,
     /// How many snapshots to keep.
     pub snapshots_kept: usize,
+}
+
+impl StorageOptions {
+    /// The storage settings of a node's validated configuration (`durability` and `[storage]`).
+    /// Write buffers keep their default size, capped at the segment size so a full batch always
+    /// fits a fresh segment. Values outside what storage supports are refused when it opens.
+    pub fn from_config(durability: Durability, storage: &crate::config::Storage) -> Self {
+        let segment_bytes = storage.wal_segment_bytes;
+        let buffer_bytes = usize::try_from(segment_bytes)
+            .map_or(WalOptions::BUFFER_BYTES_DEFAULT, |segment| {
+                segment.min(WalOptions::BUFFER_BYTES_DEFAULT)
+            });
+        Self {
+            wal: WalOptions {
+                durability,
+                segment_bytes,
+                buffer_bytes,
+            },
+            snapshots_kept: usize::try_from(storage.snapshots_kept).unwrap_or(usize::MAX),
+        }
+    }
 }
 
 impl Default for StorageOptions {

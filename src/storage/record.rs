@@ -427,7 +427,7 @@ pub(crate) fn read_segment_header(kind: u8, body: &[u8]) -> Result<SegmentHeader
         return Err(HeaderFault::Version { found: version });
     }
     let durability = r.u8("durability")?;
-    if super::Durability::from_byte(durability).is_none() {
+    if super::durability::from_byte(durability).is_none() {
         return Err(HeaderFault::Durability { found: durability });
     }
     let seq = r.u64("sequence number")?;
@@ -689,7 +689,7 @@ mod tests {
     #[test]
     fn segment_header_round_trips_and_rejects_foreign_bytes() {
         let header = SegmentHeader {
-            durability: super::super::Durability::Memory.to_byte(),
+            durability: super::super::durability::to_byte(super::super::Durability::Memory),
             seq: 42,
             base: LogState {
                 last: LogPosition { index: 9, term: 3 },

@@ -221,7 +221,7 @@ impl Scan {
         header: &record::SegmentHeader,
         configured: Durability,
     ) -> Result<(), WalError> {
-        let on_disk = Durability::from_byte(header.durability)
+        let on_disk = super::durability::from_byte(header.durability)
             .expect("read_segment_header accepts only known durability bytes");
         if on_disk != configured {
             return Err(WalError::ModeMismatch {

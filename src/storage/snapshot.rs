@@ -73,8 +73,8 @@ pub struct SnapshotOptions {
 impl SnapshotOptions {
     /// Default number of snapshots kept: the newest and one fallback.
     pub const KEEP_DEFAULT: usize = 2;
-    /// Most snapshots kept.
-    pub const KEEP_MAX: usize = 64;
+    /// Most snapshots kept (the configuration's bound too).
+    pub const KEEP_MAX: usize = 100;
 }
 
 impl Default for SnapshotOptions {

@@ -979,7 +979,7 @@ impl Wal {
             },
         };
         let header = SegmentHeader {
-            durability: self.durability.to_byte(),
+            durability: super::durability::to_byte(self.durability),
             seq,
             base,
         };
