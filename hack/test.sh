@@ -12,7 +12,9 @@ run_stage "install dependencies" hack/install-deps.sh
 run_stage "format" cargo fmt --all -- --check
 run_stage "clippy" cargo clippy --all-targets -- -D warnings
 run_stage "clippy (mutants)" cargo clippy --all-targets --features mutants -- -D warnings
+run_stage "clippy (failpoints)" cargo clippy --all-targets --features failpoints -- -D warnings
 run_stage "unit and integration tests" cargo test
+run_stage "storage crash tests (failpoints)" cargo test --features failpoints --test storage_crash
 run_stage "fuzz frame_decode (30 s)" hack/fuzz.sh 30 frame_decode
 echo
 echo "test.sh: all stages passed"
