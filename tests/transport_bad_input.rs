@@ -254,3 +254,49 @@ fn handshake_with_a_wrong_secret_is_rejected_and_delivers_nothing() {
         _ => {}
     });
 }
+
+#[test]
+fn connections_beyond_the_table_are_refused_while_established_peers_keep_working() {
+    let mut cfg = config(SERVER);
+    cfg.listen_addr = Some("127.0.0.1:0".parse().unwrap());
+    cfg.accept_from = vec![HEALTHY];
+    cfg.max_connections = 2; // the healthy peer and one spare
+    let mut server = TcpUring::new(cfg).unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut healthy = dialer(HEALTHY, &[(SERVER, addr)]);
+    let mut logs = Vec::new();
+    assert!(pump(
+        &mut [&mut server, &mut healthy],
+        &mut logs,
+        5_000,
+        |l| is_up(&l[0], HEALTHY) && is_up(&l[1], SERVER)
+    ));
+
+    let _spare = TcpStream::connect(addr).unwrap(); // takes the last slot, handshaking
+    pump(&mut [&mut server, &mut healthy], &mut logs, 100, |_| false);
+    let extra = TcpStream::connect(addr).unwrap();
+    extra.set_nonblocking(true).unwrap();
+    let mut refused = false;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !refused && Instant::now() < deadline {
+        pump(&mut [&mut server, &mut healthy], &mut logs, 1, |_| false);
+        let mut byte = [0u8; 1];
+        refused = matches!(extra.peek(&mut byte), Ok(0))
+            || matches!(extra.peek(&mut byte), Err(e) if e.kind() == ErrorKind::ConnectionReset);
+    }
+    assert!(refused, "the connection beyond the table was not closed");
+    assert_eq!(server.stats().rejected(RejectReason::TooManyConnections), 1);
+
+    healthy
+        .send(
+            Remote::Peer(SERVER),
+            frame(&healthy, consensus_kind(), HEALTHY, SERVER, b"still served"),
+        )
+        .unwrap();
+    assert!(pump(
+        &mut [&mut server, &mut healthy],
+        &mut logs,
+        5_000,
+        |l| received(&l[0], HEALTHY, b"still served")
+    ));
+}
