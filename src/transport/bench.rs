@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 const CLUSTER: u64 = 0xBE7C;
 const CLIENT: u64 = 1;
 const SERVER: u64 = 2;
+/// Pool slab size of the benchmark transports: a 4 KiB payload plus header fits.
+const SLAB_BYTES: usize = 8192;
 /// Longest a single round trip may take before the run is declared broken.
 const ROUND_TRIP_LIMIT: Duration = Duration::from_secs(5);
 
@@ -124,7 +126,6 @@ pub fn default_cores() -> Option<(usize, usize)> {
 
 /// Runs every case of `spec`.
 pub fn run(spec: &PingPongSpec) -> Result<Vec<CaseResult>, BenchError> {
-    const SLAB_BYTES: usize = 8192;
     spec.payload_bytes
         .iter()
         .map(|&payload_bytes| {
@@ -246,6 +247,7 @@ fn raw_socket_pingpong(
 fn bench_config(node: u64) -> TcpUringConfig {
     let secret = ClusterSecret::new(b"benchmark-only secret, 32 bytes!").expect("32 bytes");
     let mut cfg = TcpUringConfig::new(node, CLUSTER, secret);
+    cfg.slab_bytes = SLAB_BYTES;
     cfg.pool_slabs = 1024;
     cfg.recv_buffers = 64;
     cfg.max_connections = 4;
