@@ -3,7 +3,8 @@
 //! The folders are the architecture (see DESIGN.md §1); imports only go downward:
 //!
 //! ```text
-//!  cli/                                 the `aurora` command
+//!  cli/  client/                        the `aurora` command; the Rust client library
+//!  server/                              a node: consensus + store + storage on shards; admin HTTP
 //!  sim/  lincheck/                      deterministic simulator; linearizability checker
 //!  consensus/  store/  storage/         sans-IO Raft/Paxos hybrid; the state machine; WAL + snapshots
 //!  wire/  transport/  runtime/          frames; fabrics behind one trait; pinned shards
@@ -27,6 +28,7 @@ macro_rules! mutant {
 }
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod consensus;
 pub mod lincheck;
@@ -34,6 +36,7 @@ pub mod metrics;
 #[cfg(feature = "mutants")]
 pub mod mutants;
 pub mod runtime;
+pub mod server;
 pub mod sim;
 pub mod storage;
 pub mod store;

@@ -1,0 +1,1 @@
+//! (landing with its issue)
