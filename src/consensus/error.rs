@@ -80,12 +80,6 @@ pub enum StepError {
         "node {from} claims leadership of term {term}, which this node leads; protocol violation"
     )]
     TwoLeaders { from: NodeId, term: Term },
-    #[error("append from node {from} conflicts with committed entry {index} (commit {commit}); protocol violation")]
-    CommittedConflict {
-        from: NodeId,
-        index: LogIndex,
-        commit: LogIndex,
-    },
     #[error("message from node {from} is from this node itself; routing error")]
     FromSelf { from: NodeId },
 }

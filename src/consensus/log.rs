@@ -141,11 +141,8 @@ impl Log {
             Some(meta.term),
             "snapshot term must match the log"
         );
-        while self.first_index() <= meta.index {
-            let e = self
-                .entries
-                .pop_front()
-                .expect("first_index <= meta.index <= last_index");
+        for _ in self.snapshot.index..meta.index {
+            let e = self.entries.pop_front().expect("meta.index <= last_index");
             self.recycle(e.payload);
         }
         self.snapshot = meta;

@@ -185,9 +185,11 @@ impl Membership {
         Ok(m)
     }
 
+    /// A learner may not be an incoming voter. During a joint change it may still be an outgoing
+    /// voter: a voter being demoted keeps voting until C_new.
     fn validate(&self) -> Result<(), MembershipError> {
         for id in self.learners.iter() {
-            if self.is_voter(id) {
+            if self.incoming.voters.contains(id) {
                 return Err(MembershipError::VoterAndLearner(id));
             }
         }
@@ -242,8 +244,9 @@ impl Membership {
         self.incoming.voters.contains(id) || self.outgoing.is_some_and(|g| g.voters.contains(id))
     }
 
+    /// Whether `id` only learns (a demoted voter counts as a voter until the joint change ends).
     pub fn is_learner(&self, id: NodeId) -> bool {
-        self.learners.contains(id)
+        self.learners.contains(id) && !self.is_voter(id)
     }
 
     pub fn is_member(&self, id: NodeId) -> bool {

@@ -366,7 +366,7 @@ impl Node {
                 }
             }
         } else if self.membership.is_voter(self.id) && now >= self.election_deadline_ns {
-            self.campaign(false);
+            self.campaign(self.cfg.pre_vote, false);
         }
         self.assert_invariants();
     }
@@ -448,7 +448,7 @@ impl Node {
             Message::InstallSnapshot(s) => self.on_install_snapshot(from, s),
             Message::TimeoutNow(_) => {
                 if self.role != Role::Leader && self.membership.is_voter(self.id) {
-                    self.campaign(true);
+                    self.campaign(false, true);
                 }
                 Ok(())
             }
@@ -789,8 +789,9 @@ impl Node {
         self.reset_election_deadline();
     }
 
-    /// Starts an election: a PreVote round first when configured (not for a transfer), else a real one.
-    fn campaign(&mut self, transfer: bool) {
+    /// Starts a PreVote round (`pre_vote`) or a real election; `transfer` marks one ordered by the
+    /// leader through TimeoutNow, which voters grant despite their promise to that leader.
+    fn campaign(&mut self, pre_vote: bool, transfer: bool) {
         assert!(self.role != Role::Leader, "a leader does not campaign");
         assert!(
             self.membership.is_voter(self.id),
@@ -800,7 +801,6 @@ impl Node {
         self.votes.clear();
         self.votes.push((self.id, true));
         self.leader = None;
-        let pre_vote = self.cfg.pre_vote && !transfer;
         if pre_vote {
             self.role = Role::PreCandidate;
         } else {
@@ -843,7 +843,7 @@ impl Node {
             .membership
             .quorum_impossible(QuorumKind::Election, denied);
         match (self.role, won, lost) {
-            (Role::PreCandidate, true, _) => self.campaign(false),
+            (Role::PreCandidate, true, _) => self.campaign(false, false),
             (Role::Candidate, true, _) => self.become_leader(),
             (Role::PreCandidate | Role::Candidate, false, true) => {
                 self.become_follower(self.term, None)
@@ -930,12 +930,14 @@ impl Node {
 
     // ---- votes -----------------------------------------------------------------------------
 
+    /// Grants depend only on term, earlier vote and log, never on this node's own view of whether it
+    /// votes: a learner promoted by a config entry it has not received yet must be able to vote (as
+    /// in etcd). Learners never count because candidates tally only the voters of their own config.
     fn on_vote(&mut self, from: NodeId, v: VoteRequest) {
         let up_to_date =
             (v.last_term, v.last_index) >= (self.log.last_term(), self.log.last_index());
-        let voter = self.membership.is_voter(self.id);
         if v.pre_vote {
-            let granted = voter && v.term > self.term && up_to_date;
+            let granted = v.term > self.term && up_to_date;
             let term = if granted { v.term } else { self.term };
             self.send(
                 from,
@@ -950,7 +952,7 @@ impl Node {
         debug_assert_eq!(v.term, self.term);
         let free = self.vote == Some(from) || (self.vote.is_none() && self.leader.is_none());
         let can_vote = free || (crate::mutant!(DoubleVote) && self.vote.is_some());
-        let granted = voter && self.role != Role::Leader && can_vote && up_to_date;
+        let granted = self.role != Role::Leader && can_vote && up_to_date;
         let response = Envelope {
             to: from,
             message: Message::VoteResponse(VoteResponse {
@@ -1019,20 +1021,13 @@ impl Node {
             );
             return Ok(());
         }
-        // Validate before changing anything: a conflict may never touch a committed entry.
+        // prev_index >= commit here, so a conflict can only lie past the commit index.
         let mut conflict = None;
         for (i, e) in a.entries.iter().enumerate() {
             let index = a.prev_index + 1 + i as u64;
             match self.log.term(index) {
                 Some(t) if t == e.term => continue,
                 Some(_) => {
-                    if index <= self.commit {
-                        return Err(StepError::CommittedConflict {
-                            from,
-                            index,
-                            commit: self.commit,
-                        });
-                    }
                     conflict = Some(index);
                     break;
                 }
