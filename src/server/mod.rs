@@ -1,1 +1,2 @@
-//! (landing with its issue)
+//! A node: consensus + store + storage wired onto a runtime shard, the client port, admin HTTP.
+pub mod protocol;
