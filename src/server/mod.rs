@@ -245,6 +245,21 @@ fn peer_transport(cfg: &ServerConfig) -> Result<TcpUring, String> {
 /// Starts a node from its validated configuration: recovers storage, binds the peer, client and
 /// admin ports, and runs the loop on its own thread. Returns once every port is bound.
 pub fn start(config: Config) -> Result<RunningServer, StartError> {
+    if config.transport != crate::config::TransportKind::TcpUring {
+        return Err(StartError::Setup(format!(
+            "transport = \"{}\" is not served by this release's node (the {} transport exists \
+             only as a transport module); set transport = \"tcp_uring\" (e.g. --set \
+             transport=tcp_uring)",
+            config.transport, config.transport
+        )));
+    }
+    if config.runtime.shards > 1 {
+        tracing::warn!(
+            shards = config.runtime.shards,
+            "runtime.shards > 1: this release runs consensus, store and clients on one thread; \
+             the extra shards are not started"
+        );
+    }
     let cfg = Arc::new(ServerConfig::new(config));
     let node_id = cfg.config.node_id;
     let admin_addr = cfg.config.this_member().admin_addr;

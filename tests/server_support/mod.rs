@@ -305,3 +305,42 @@ pub fn put_anywhere(cluster: &Cluster, key: &str, value: &[u8], timeout: Duratio
         }
     }
 }
+
+/// GET `path` from the admin port: (status code, body). A test helper, not an HTTP client.
+pub fn admin_get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("admin port");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("admin response");
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// Polls `/metrics` until it contains `needle` (counters are published every few milliseconds).
+pub fn wait_metric(port: u16, needle: &str) {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = admin_get(port, "/metrics").1;
+        if metrics.contains(needle) {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "metrics never showed {needle}:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
