@@ -91,6 +91,12 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start(n: usize, durability: &'static str) -> Self {
+        if let Ok(filter) = std::env::var("RUST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let dir = tempfile::tempdir().expect("tempdir");
         let ports = ports(n);
         let mut cluster = Self {
