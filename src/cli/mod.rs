@@ -23,6 +23,9 @@ pub enum Command {
     },
     /// Check a recorded client history (JSON Lines) for linearizability; exit 0 if it is.
     CheckHistory(lincheck::CheckHistoryArgs),
+    /// One side of a two-process ping-pong over a DPDK device (rigs and hack/bench-dpdk.sh).
+    #[cfg(feature = "dpdk")]
+    DpdkPing(crate::transport::dpdk::pingpong::PingArgs),
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -46,5 +49,7 @@ pub fn run(cli: Cli) -> i32 {
             0
         }
         Command::CheckHistory(args) => lincheck::run(&args),
+        #[cfg(feature = "dpdk")]
+        Command::DpdkPing(args) => crate::transport::dpdk::pingpong::run(&args),
     }
 }
