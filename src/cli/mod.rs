@@ -3,6 +3,7 @@ use clap::{Parser, Subcommand};
 
 pub mod bench;
 mod lincheck;
+mod sim;
 
 /// Aurora: a low-latency coordination daemon for HPC clusters.
 #[derive(Debug, Parser)]
@@ -23,6 +24,8 @@ pub enum Command {
     },
     /// Check a recorded client history (JSON Lines) for linearizability; exit 0 if it is.
     CheckHistory(lincheck::CheckHistoryArgs),
+    /// Run the deterministic simulator over seeds, or replay one seed with a trace.
+    Sim(sim::SimArgs),
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -46,5 +49,6 @@ pub fn run(cli: Cli) -> i32 {
             0
         }
         Command::CheckHistory(args) => lincheck::run(&args),
+        Command::Sim(args) => sim::run(&args),
     }
 }
