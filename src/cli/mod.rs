@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 pub mod bench;
 mod lincheck;
 pub mod serve;
+mod sim;
 
 /// Aurora: a low-latency coordination daemon for HPC clusters.
 #[derive(Debug, Parser)]
@@ -29,6 +30,8 @@ pub enum Command {
     /// One side of a two-process ping-pong over a DPDK device (rigs and hack/bench-dpdk.sh).
     #[cfg(feature = "dpdk")]
     DpdkPing(crate::transport::dpdk::pingpong::PingArgs),
+    /// Run the deterministic simulator over seeds, or replay one seed with a trace.
+    Sim(sim::SimArgs),
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -55,5 +58,6 @@ pub fn run(cli: Cli) -> i32 {
         Command::Serve(args) => serve::run(&args),
         #[cfg(feature = "dpdk")]
         Command::DpdkPing(args) => crate::transport::dpdk::pingpong::run(&args),
+        Command::Sim(args) => sim::run(&args),
     }
 }
