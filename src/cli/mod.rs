@@ -3,6 +3,7 @@ use clap::{Parser, Subcommand};
 
 mod barrier;
 pub mod bench;
+pub mod bench_cluster;
 pub mod connect;
 mod counter;
 mod del;
@@ -32,11 +33,9 @@ pub struct Cli {
 pub enum Command {
     /// Print the build's features and exit.
     Version,
-    /// Run a benchmark (each prints the baseline it compares against, measured in the same run).
-    Bench {
-        #[command(subcommand)]
-        kind: bench::BenchKind,
-    },
+    /// Run a benchmark (each prints the baseline it compares against, measured in the same run);
+    /// without a subcommand: commit latency and throughput of a running cluster.
+    Bench(bench::BenchArgs),
     /// Check a recorded client history (JSON Lines) for linearizability; exit 0 if it is.
     CheckHistory(lincheck::CheckHistoryArgs),
     /// Start a local cluster on loopback (`aurora serve` children) until Ctrl-C.
@@ -70,7 +69,7 @@ pub enum Command {
 /// Runs the parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
-        Command::Bench { kind } => bench::run(kind),
+        Command::Bench(args) => bench::run(args),
         Command::Version => {
             let features: Vec<&str> = [
                 ("rdma", cfg!(feature = "rdma")),

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 
 use super::signals::{install_stop_handler, stop_requested};
+use crate::client::{Client, ClientOptions, NodeRole};
 use crate::config::{NodeId, MAX_VOTERS, MIN_SECRET_BYTES};
 
 /// Cluster id of every cluster `aurora up` writes; frames of other clusters are dropped.
@@ -34,6 +35,8 @@ pub const DEFAULT_BASE_PORT: u16 = 7100;
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How often the supervising loop looks at Ctrl-C and at its children.
 const SUPERVISE_POLL: Duration = Duration::from_millis(50);
+/// How long `aurora up` waits for the first leader before it reports that none was elected.
+const LEADER_WAIT: Duration = Duration::from_secs(15);
 /// Environment variables of the CLI that the daemon's configuration layer would read as keys.
 const CLI_ONLY_ENV: &[&str] = &["AURORA_ENDPOINTS"];
 
@@ -399,6 +402,7 @@ fn up(args: &UpArgs) -> Result<i32, UpError> {
         );
     }
     println!("export AURORA_ENDPOINTS={}", layout.client_endpoints());
+    report_leader(&layout, &mut children);
     println!("Press Ctrl-C to stop the cluster.");
     let _ = std::io::stdout().flush();
     let mut alive = children.len();
@@ -409,7 +413,8 @@ fn up(args: &UpArgs) -> Result<i32, UpError> {
             match child.try_wait() {
                 Ok(Some(status)) => {
                     println!(
-                        "aurora up: node {id} exited ({status}); see {}",
+                        "aurora up: node {id} exited ({status}): {} (log: {})",
+                        last_log_line(&layout.log_path(*id)),
                         layout.log_path(*id).display()
                     );
                     *slot = None;
@@ -428,6 +433,53 @@ fn up(args: &UpArgs) -> Result<i32, UpError> {
     stop_all(&mut children);
     println!("aurora up: stopped; data kept in {}", layout.dir.display());
     Ok(0)
+}
+
+/// The last non-empty line of a node's log: usually why it stopped.
+fn last_log_line(path: &Path) -> String {
+    fs::read_to_string(path)
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "(empty log)".to_owned())
+}
+
+/// Waits (bounded) until some node reports itself leader, and says which; a cluster that elects
+/// none in time is reported, not fatal (a node may still be starting).
+fn report_leader(layout: &Layout, children: &mut [(NodeId, Option<Child>)]) {
+    let deadline = Instant::now() + LEADER_WAIT;
+    let mut any_alive = || {
+        children
+            .iter_mut()
+            .any(|(_, c)| c.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None))))
+    };
+    while Instant::now() < deadline && !stop_requested() && any_alive() {
+        for node in &layout.nodes {
+            let mut opts = ClientOptions::new(vec![node.client]);
+            opts.cluster_id = LOCAL_CLUSTER_ID;
+            opts.request_timeout = Duration::from_millis(500);
+            opts.connect_timeout = Duration::from_millis(100);
+            let status = Client::connect(opts).and_then(|mut c| c.status());
+            if let Ok(s) = status {
+                if s.role == NodeRole::Leader {
+                    println!(
+                        "leader: node {} (term {}); the cluster is ready",
+                        s.node_id, s.term
+                    );
+                    return;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!(
+        "aurora up: no leader after {} s; check the node logs",
+        LEADER_WAIT.as_secs()
+    );
 }
 
 fn stop_all(children: &mut [(NodeId, Option<Child>)]) {
