@@ -15,6 +15,7 @@ mod lock;
 pub mod print;
 mod put;
 mod range;
+pub mod serve;
 mod signals;
 pub mod status;
 mod txn;
@@ -64,6 +65,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Exit 0 if the cluster serves linearizable requests now.
     Health(health::HealthArgs),
+    /// Run one node until SIGINT/SIGTERM (flags and AURORA_* variables override the file).
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -100,5 +103,6 @@ pub fn run(cli: Cli) -> i32 {
         Command::Counter(args) => counter::run(&args),
         Command::Status(args) => status::run(&args),
         Command::Health(args) => health::run(&args),
+        Command::Serve(args) => serve::run(&args),
     }
 }
