@@ -67,6 +67,9 @@ pub enum Command {
     Health(health::HealthArgs),
     /// Run one node until SIGINT/SIGTERM (flags and AURORA_* variables override the file).
     Serve(serve::ServeArgs),
+    /// One side of a two-process ping-pong over a DPDK device (rigs and hack/bench-dpdk.sh).
+    #[cfg(feature = "dpdk")]
+    DpdkPing(crate::transport::dpdk::pingpong::PingArgs),
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -104,5 +107,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Status(args) => status::run(&args),
         Command::Health(args) => health::run(&args),
         Command::Serve(args) => serve::run(&args),
+        #[cfg(feature = "dpdk")]
+        Command::DpdkPing(args) => crate::transport::dpdk::pingpong::run(&args),
     }
 }
