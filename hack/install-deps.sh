@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
     pkg-config
     g++ # libfuzzer-sys builds libFuzzer (hack/fuzz.sh)
+    libdpdk-dev dpdk clang libclang-dev iproute2 nftables # feature dpdk + its rigs (hack/dpdk-rig.sh)
 )
 
 missing=()
