@@ -3,6 +3,7 @@ use clap::{Parser, Subcommand};
 
 pub mod bench;
 mod lincheck;
+pub mod serve;
 
 /// Aurora: a low-latency coordination daemon for HPC clusters.
 #[derive(Debug, Parser)]
@@ -23,6 +24,8 @@ pub enum Command {
     },
     /// Check a recorded client history (JSON Lines) for linearizability; exit 0 if it is.
     CheckHistory(lincheck::CheckHistoryArgs),
+    /// Run one node until SIGINT/SIGTERM (flags and AURORA_* variables override the file).
+    Serve(serve::ServeArgs),
     /// One side of a two-process ping-pong over a DPDK device (rigs and hack/bench-dpdk.sh).
     #[cfg(feature = "dpdk")]
     DpdkPing(crate::transport::dpdk::pingpong::PingArgs),
@@ -49,6 +52,7 @@ pub fn run(cli: Cli) -> i32 {
             0
         }
         Command::CheckHistory(args) => lincheck::run(&args),
+        Command::Serve(args) => serve::run(&args),
         #[cfg(feature = "dpdk")]
         Command::DpdkPing(args) => crate::transport::dpdk::pingpong::run(&args),
     }
