@@ -19,5 +19,6 @@ run_stage "simulator: 2000 seeds of mixed faults (sim profile build ~4 min, run 
 run_stage "storage crash tests (failpoints)" cargo test --features failpoints --test storage_crash
 run_stage "transport bench (short run beside the raw-socket floor)" cargo run --release --quiet -- bench transport --round-trips 5000 --warmup 1000
 run_stage "fuzz frame_decode (30 s)" hack/fuzz.sh 30 frame_decode
+run_stage "dpdk: memif, hugepages, af_packet (+nft loss), af_xdp rigs (~1 min + build)" hack/dpdk-rig.sh
 echo
 echo "test.sh: all stages passed"
