@@ -58,19 +58,33 @@ fn raw_block(stream: &mut TcpStream, len: usize, n: u64, h: &mut Histogram<u64>)
     }
 }
 
-fn put_block(client: &mut Client, n: u64, h: &mut Histogram<u64>, next_key: &mut u64) {
+/// Sequential puts; a put refused by the server (leadership moved under a loaded machine) is not
+/// recorded: the client reconnects to the new leader and the change is counted.
+fn put_block(
+    cluster: &Cluster,
+    client: &mut Client,
+    n: u64,
+    h: &mut Histogram<u64>,
+    next_key: &mut u64,
+    leader_changes: &mut u64,
+) {
     let value = [0x5Au8; VALUE_BYTES];
     for _ in 0..n {
         let key = format!("bench/{:08}", *next_key % 1000);
         *next_key += 1;
         let start = Instant::now();
-        let resp = client
-            .put(&key, &value)
-            .expect("put io")
-            .expect("put accepted");
-        h.record(start.elapsed().as_nanos() as u64)
-            .expect("in range");
-        assert!(resp.result.is_ok(), "{resp:?}");
+        match client.put(&key, &value).expect("put io") {
+            Ok(resp) => {
+                h.record(start.elapsed().as_nanos() as u64)
+                    .expect("in range");
+                assert!(resp.result.is_ok(), "{resp:?}");
+            }
+            Err(_) => {
+                *leader_changes += 1;
+                let leader = cluster.wait_leader(Duration::from_secs(10));
+                *client = Client::connect(cluster.client_addr(leader)).expect("reconnect");
+            }
+        }
     }
 }
 
@@ -80,6 +94,7 @@ fn us(ns: u64) -> f64 {
 
 struct Row {
     mode: &'static str,
+    leader_changes: u64,
     commit: Histogram<u64>,
     raw: Histogram<u64>,
 }
@@ -93,16 +108,36 @@ fn run_mode(mode: &'static str, puts: u64, blocks: u64) -> Row {
     let mut raw_stream = TcpStream::connect(echo_server(frame_len)).expect("echo");
     raw_stream.set_nodelay(true).expect("nodelay");
     let mut key = 0;
+    let mut leader_changes = 0;
     let mut warm = histogram();
-    put_block(&mut client, puts / 10, &mut warm, &mut key);
+    put_block(
+        &cluster,
+        &mut client,
+        puts / 10,
+        &mut warm,
+        &mut key,
+        &mut leader_changes,
+    );
     raw_block(&mut raw_stream, frame_len, puts / 10, &mut warm);
     let mut commit = histogram();
     let mut raw = histogram();
     for _ in 0..blocks {
         raw_block(&mut raw_stream, frame_len, puts / blocks, &mut raw);
-        put_block(&mut client, puts / blocks, &mut commit, &mut key);
+        put_block(
+            &cluster,
+            &mut client,
+            puts / blocks,
+            &mut commit,
+            &mut key,
+            &mut leader_changes,
+        );
     }
-    Row { mode, commit, raw }
+    Row {
+        mode,
+        leader_changes,
+        commit,
+        raw,
+    }
 }
 
 fn main() {
@@ -122,8 +157,17 @@ fn main() {
         run_mode("fsync", (puts / 10).max(blocks), blocks),
     ];
     println!(
-        "{:<8} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9}",
-        "mode", "puts", "p50 us", "p99 us", "p999 us", "raw p50", "raw p99", "p50/raw", "p99/raw"
+        "{:<8} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>8}",
+        "mode",
+        "puts",
+        "p50 us",
+        "p99 us",
+        "p999 us",
+        "raw p50",
+        "raw p99",
+        "p50/raw",
+        "p99/raw",
+        "elected"
     );
     for r in &rows {
         let (p50, p99, p999) = (
@@ -133,7 +177,7 @@ fn main() {
         );
         let (r50, r99) = (r.raw.value_at_quantile(0.5), r.raw.value_at_quantile(0.99));
         println!(
-            "{:<8} {:>8} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>9.2} {:>9.2}",
+            "{:<8} {:>8} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>9.2} {:>9.2} {:>8}",
             r.mode,
             r.commit.len(),
             us(p50),
@@ -142,7 +186,8 @@ fn main() {
             us(r50),
             us(r99),
             p50 as f64 / r50 as f64,
-            p99 as f64 / r99 as f64
+            p99 as f64 / r99 as f64,
+            r.leader_changes
         );
     }
 }

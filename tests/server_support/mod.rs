@@ -71,6 +71,12 @@ pub fn config_toml(id: usize, ports: &[Ports], data_dir: &Path, durability: &str
          election_timeout_max_ms = 200\nrequest_timeout_ms = 2000\nreconnect_backoff_ms = 10\n\
          [limits]\nmax_value_bytes = 65536\nmax_frame_bytes = 131072\n",
     );
+    // Benchmarks may let idle nodes spin before they park.
+    let spin_us: u64 = std::env::var("AURORA_BENCH_SPIN_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    toml.push_str(&format!("[runtime]\nspin_us = {spin_us}\n"));
     toml
 }
 
