@@ -107,6 +107,8 @@ struct Ctx {
     trace: bool,
     buf: Vec<u8>,
     settled_at: Option<u64>,
+    /// The highest committed index when the faults healed: every member must catch up to it.
+    committed_at_settle: LogIndex,
     stats: RunStats,
 }
 
@@ -166,6 +168,7 @@ impl World {
             trace,
             buf: vec![0; MAX_MESSAGE_BYTES],
             settled_at: None,
+            committed_at_settle: 0,
             stats: RunStats::default(),
             sc,
         };
@@ -760,6 +763,7 @@ impl World {
         }
         let now = self.ctx.now_ns;
         self.ctx.settled_at = Some(now);
+        self.ctx.committed_at_settle = self.ctx.invariants.max_committed();
         self.ctx.network.heal();
         let down: Vec<NodeId> = self
             .hosts
@@ -804,6 +808,29 @@ impl World {
         match lincheck::check(history, &LINCHECK_LIMITS) {
             Verdict::Linearizable => {}
             v => return Err(format!("client history: {v}")),
+        }
+        if let Some(l) = self.leader() {
+            let membership = *self
+                .host(l)
+                .node
+                .as_ref()
+                .expect("leader runs")
+                .membership();
+            let target = self.ctx.committed_at_settle;
+            for h in &self.hosts {
+                let Some(n) = h.node.as_ref().filter(|_| membership.is_member(h.id)) else {
+                    continue;
+                };
+                if n.commit_index() < target {
+                    return Err(format!(
+                        "liveness: member n{} is stuck at commit {} (stable {}), below the {target} \
+                         committed before the faults healed",
+                        h.id,
+                        n.commit_index(),
+                        n.stable_index()
+                    ));
+                }
+            }
         }
         if !served {
             return Err(format!(
