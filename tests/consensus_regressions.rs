@@ -187,3 +187,46 @@ fn follower_blocked_behind_a_compaction_gets_the_snapshot() {
         c.node(behind).commit_index()
     );
 }
+
+/// Lost attempt: in `memory` durability a restarted follower keeps term and vote but loses its log.
+/// The leader's progress still said "matched up to m"; the follower's rejection of the next
+/// heartbeat (at m) was ignored as stale because it was not above `matched`, so the follower was
+/// never re-probed and never caught up. A rejection whose hint lies below `matched` now resets the
+/// progress to probe from the hint.
+#[test]
+fn follower_that_lost_its_log_is_probed_again() {
+    let mut c = consensus_support::Cluster::new(3, 0);
+    let leader = c.elect();
+    for i in 0..20u8 {
+        c.node_mut(leader).propose(&[i]).expect("leader accepts");
+        c.tick(consensus_support::MS);
+    }
+    c.run(50);
+    let lost = if leader == 3 { 2 } else { 3 };
+    let commit = c.node(leader).commit_index();
+    assert!(c
+        .node(leader)
+        .progress(lost)
+        .is_some_and(|p| p.matched >= commit));
+    // Memory mode restart: term and vote survive, the log does not.
+    let hard = c.node(lost).hard_state();
+    let cfg = c.node(lost).config().clone();
+    let now = c.now_ns;
+    c.nodes[(lost - 1) as usize] = Node::new(
+        cfg,
+        Restored {
+            hard_state: aurora::consensus::HardState { commit: 0, ..hard },
+            ..Restored::default()
+        },
+        now,
+        77,
+    )
+    .expect("restart with an empty log");
+    let caught_up = c.run_until(3_000, |c| c.node(lost).commit_index() >= commit);
+    assert!(
+        caught_up,
+        "follower stuck at commit {} below {commit}; leader's progress {:?}",
+        c.node(lost).commit_index(),
+        c.node(leader).progress(lost)
+    );
+}

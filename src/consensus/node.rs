@@ -1180,13 +1180,13 @@ impl Node {
         p.acked_ctx_ns = p.acked_ctx_ns.max(r.ctx_ns.saturating_add(1));
         p.acked_seq = p.acked_seq.max(r.seq);
         if r.reject {
-            p.reject(r.index, probe_from);
+            p.reject(r.index, probe_from, r.seq);
             return;
         }
         if r.index > last {
             return; // not from this term's log: ignore rather than trust
         }
-        if p.ack(r.index) {
+        if p.ack(r.index, r.seq) {
             match p.state {
                 ReplicaState::Probe => p.become_replicate(),
                 ReplicaState::Snapshot(index) if p.matched >= index => p.become_replicate(),

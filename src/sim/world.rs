@@ -674,15 +674,26 @@ impl World {
     }
 
     /// Replicated memory survives while a quorum lives: a node may lose its memory only while every
-    /// other node runs and has committed everything committed so far (the deployment rule the
-    /// `memory` mode documents).
+    /// other member runs and holds everything committed so far in its log (the deployment rule of
+    /// the `memory` mode: one node at a time, and only once the others have caught up).
     fn memory_crash_allowed(&self, id: NodeId) -> bool {
         let committed = self.ctx.invariants.max_committed();
-        self.hosts.iter().filter(|h| h.id != id).all(|h| {
-            h.node
-                .as_ref()
-                .is_some_and(|n| n.commit_index() >= committed)
-        })
+        let Some(membership) = self
+            .leader()
+            .and_then(|l| self.host(l).node.as_ref())
+            .map(|n| *n.membership())
+        else {
+            return false;
+        };
+        self.hosts
+            .iter()
+            .filter(|h| h.id != id && membership.is_member(h.id))
+            .all(|h| {
+                h.node.as_ref().is_some_and(|n| {
+                    n.stable_index() >= committed && n.log().snapshot().index <= committed
+                        || n.log().snapshot().index >= committed
+                })
+            })
     }
 
     fn change_membership(&mut self, note: &mut String) -> Step {
