@@ -17,6 +17,7 @@ run_stage "transport: io_uring enabled" bash -c '[ "$(cat /proc/sys/kernel/io_ur
 run_stage "unit and integration tests" cargo test
 run_stage "storage crash tests (failpoints)" cargo test --features failpoints --test storage_crash
 run_stage "transport bench (short run beside the raw-socket floor)" cargo run --release --quiet -- bench transport --round-trips 5000 --warmup 1000
+run_stage "cluster bench (3-node aurora up, memory and fsync, 2 s per case, ~30 s)" hack/bench-cluster.sh 2
 run_stage "fuzz frame_decode (30 s)" hack/fuzz.sh 30 frame_decode
 echo
 echo "test.sh: all stages passed"
