@@ -21,7 +21,7 @@ cleanup() {
         kill -INT "$up_pid" 2>/dev/null || true
         wait "$up_pid" 2>/dev/null || true
     fi
-    [ -n "$dir" ] && rm -rf "$dir"
+    if [ -n "$dir" ]; then rm -rf "$dir"; fi
 }
 trap cleanup EXIT
 
