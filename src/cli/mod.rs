@@ -17,6 +17,7 @@ mod put;
 mod range;
 pub mod serve;
 mod signals;
+mod sim;
 pub mod status;
 mod txn;
 pub mod up;
@@ -70,6 +71,8 @@ pub enum Command {
     /// One side of a two-process ping-pong over a DPDK device (rigs and hack/bench-dpdk.sh).
     #[cfg(feature = "dpdk")]
     DpdkPing(crate::transport::dpdk::pingpong::PingArgs),
+    /// Run the deterministic simulator over seeds, or replay one seed with a trace.
+    Sim(sim::SimArgs),
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -109,5 +112,6 @@ pub fn run(cli: Cli) -> i32 {
         Command::Serve(args) => serve::run(&args),
         #[cfg(feature = "dpdk")]
         Command::DpdkPing(args) => crate::transport::dpdk::pingpong::run(&args),
+        Command::Sim(args) => sim::run(&args),
     }
 }

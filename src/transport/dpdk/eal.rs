@@ -38,7 +38,7 @@ pub enum EalError {
     NoHugepages,
     #[error(
         "DPDK EAL init failed: vdev {vdev:?} names driver {driver:?}, which this DPDK does not \
-         have (drivers: {known}); check [dpdk] vdevs"
+         have (network drivers: {known}); check [dpdk] vdevs"
     )]
     UnknownVdevDriver {
         vdev: String,
@@ -189,7 +189,12 @@ fn precheck(spec: &EalSpec) -> Result<(), EalError> {
             return Err(EalError::UnknownVdevDriver {
                 vdev: vdev.clone(),
                 driver: driver.to_string(),
-                known: known.join(", "),
+                known: known
+                    .iter()
+                    .filter(|k| k.starts_with("net_"))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
     }
