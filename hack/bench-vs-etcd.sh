@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Aurora beside etcd on this machine: a 3-member etcd and a 3-node Aurora on loopback, fresh data
+# directories, the same three workloads through each system's native client (put with 1 client, put
+# with 64 in flight, linearizable get with 1 client; 64 B values), in both durability modes:
+#   memory: etcd --unsafe-no-fsync   <->  Aurora durability = memory
+#   fsync:  etcd default             <->  Aurora durability = fsync
+# Prints one table with the ratios, writes JSON and a latency-CDF PNG (hack/bench_vs_etcd.rs).
+#
+# Usage: hack/bench-vs-etcd.sh [--quick] [--json FILE] [--png FILE] [--systems etcd,aurora]
+#   --quick   3 s per workload after a 1 s warm-up (default 10 s after 2 s)
+#   --json    where the joined results go (default target/bench-vs-etcd/results.json)
+#   --png     where the CDF picture goes (default: the JSON path with .png)
+#
+# Not a test.sh stage (it takes ~2 min with --quick, ~5 min without). Needs root only to install
+# etcd-server, etcd-client, protobuf-compiler (etcd-client's build), fonts-dejavu-core (the picture)
+# from Debian when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=10
+warmup=2
+json=""
+png=""
+systems="etcd,aurora"
+while (($#)); do
+    case "$1" in
+    --quick) seconds=3 warmup=1 ;;
+    --json) json="$2"; shift ;;
+    --png) png="$2"; shift ;;
+    --systems) systems="$2"; shift ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "bench-vs-etcd: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+command_line="hack/bench-vs-etcd.sh $*"
+[ "$seconds" = 3 ] && command_line="hack/bench-vs-etcd.sh --quick"
+
+need=()
+for p in etcd-server etcd-client protobuf-compiler libprotobuf-dev fonts-dejavu-core; do
+    dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if ((${#need[@]})); then
+    echo "bench-vs-etcd: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+target="${CARGO_TARGET_DIR:-target}"
+work="$(mktemp -d /tmp/bench-vs-etcd.XXXXXX)"
+out_dir="target/bench-vs-etcd"
+mkdir -p "$out_dir"
+json="${json:-$out_dir/results.json}"
+png="${png:-${json%.json}.png}"
+
+echo "bench-vs-etcd: building (release)"
+cargo build --release --quiet --bin aurora
+cargo build --release --quiet --features bench-etcd --bin aurora-vs-etcd
+aurora="$target/release/aurora"
+tool="$target/release/aurora-vs-etcd"
+
+pids=()
+stop_all() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    pids=()
+}
+trap 'stop_all; rm -rf "$work"' EXIT
+
+# Waits until every endpoint answers, at most 30 s.
+wait_etcd() {
+    for _ in $(seq 1 300); do
+        if ETCDCTL_API=3 etcdctl --endpoints="$1" endpoint health >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    echo "bench-vs-etcd: etcd did not become healthy in 30 s; logs in $work/etcd-*.log" >&2
+    tail -n 20 "$work"/etcd-*.log >&2
+    exit 1
+}
+
+start_etcd() { # mode
+    local mode="$1" cluster="" extra=()
+    [ "$mode" = memory ] && extra+=(--unsafe-no-fsync)
+    for i in 1 2 3; do cluster+="${cluster:+,}e$i=http://127.0.0.1:${i}2380"; done
+    for i in 1 2 3; do
+        rm -rf "$work/etcd-$i"
+        etcd --name "e$i" --data-dir "$work/etcd-$i" \
+            --listen-client-urls "http://127.0.0.1:${i}2379" --advertise-client-urls "http://127.0.0.1:${i}2379" \
+            --listen-peer-urls "http://127.0.0.1:${i}2380" --initial-advertise-peer-urls "http://127.0.0.1:${i}2380" \
+            --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token "bench-$mode" \
+            --log-level warn --logger zap "${extra[@]}" >"$work/etcd-$i.log" 2>&1 &
+        pids+=($!)
+    done
+    etcd_endpoints="http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379"
+    wait_etcd "$etcd_endpoints"
+}
+
+parts=()
+for mode in memory fsync; do
+    if [[ ",$systems," == *,etcd,* ]]; then
+        echo "bench-vs-etcd: etcd 3.4 ($(etcd --version | head -1 | awk '{print $3}')), mode $mode"
+        start_etcd "$mode"
+        "$tool" measure --system etcd --mode "$mode" --endpoints "$etcd_endpoints" \
+            --seconds "$seconds" --warmup-seconds "$warmup" --out "$work/etcd-$mode.json"
+        stop_all
+        parts+=("$work/etcd-$mode.json")
+    fi
+done
+
+"$tool" report "${parts[@]}" --json "$json" --png "$png" --command "$command_line"
