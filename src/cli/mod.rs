@@ -3,6 +3,7 @@ use clap::{Parser, Subcommand};
 
 pub mod bench;
 mod lincheck;
+pub mod serve;
 
 /// Aurora: a low-latency coordination daemon for HPC clusters.
 #[derive(Debug, Parser)]
@@ -23,6 +24,8 @@ pub enum Command {
     },
     /// Check a recorded client history (JSON Lines) for linearizability; exit 0 if it is.
     CheckHistory(lincheck::CheckHistoryArgs),
+    /// Run one node until SIGINT/SIGTERM (flags and AURORA_* variables override the file).
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -46,5 +49,6 @@ pub fn run(cli: Cli) -> i32 {
             0
         }
         Command::CheckHistory(args) => lincheck::run(&args),
+        Command::Serve(args) => serve::run(&args),
     }
 }
