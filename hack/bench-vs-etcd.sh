@@ -55,8 +55,8 @@ json="${json:-$out_dir/results.json}"
 png="${png:-${json%.json}.png}"
 
 echo "bench-vs-etcd: building (release)"
-cargo build --release --quiet --bin aurora
-cargo build --release --quiet --features bench-etcd --bin aurora-vs-etcd
+# One build for both binaries: the feature only adds the etcd client and the plotting crate.
+cargo build --release --quiet --features bench-etcd --bin aurora --bin aurora-vs-etcd
 aurora="$target/release/aurora"
 tool="$target/release/aurora-vs-etcd"
 
@@ -96,6 +96,23 @@ start_etcd() { # mode
     wait_etcd "$etcd_endpoints"
 }
 
+# A 3-node Aurora through the user-facing path, `aurora up`, with a fresh data directory.
+start_aurora() { # mode
+    rm -rf "$work/aurora-$1"
+    "$aurora" up --nodes 3 --durability "$1" --data-dir "$work/aurora-$1" --base-port 17100 \
+        >"$work/aurora-up-$1.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 1 300); do
+        grep -q "Press Ctrl-C" "$work/aurora-up-$1.log" && return 0
+        kill -0 "${pids[-1]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "bench-vs-etcd: aurora up did not report a leader in 30 s:" >&2
+    cat "$work/aurora-up-$1.log" >&2
+    exit 1
+}
+aurora_endpoints="127.0.0.1:17102,127.0.0.1:17112,127.0.0.1:17122"
+
 parts=()
 for mode in memory fsync; do
     if [[ ",$systems," == *,etcd,* ]]; then
@@ -105,6 +122,14 @@ for mode in memory fsync; do
             --seconds "$seconds" --warmup-seconds "$warmup" --out "$work/etcd-$mode.json"
         stop_all
         parts+=("$work/etcd-$mode.json")
+    fi
+    if [[ ",$systems," == *,aurora,* ]]; then
+        echo "bench-vs-etcd: aurora (3 nodes, aurora up), mode $mode"
+        start_aurora "$mode"
+        "$tool" measure --system aurora --mode "$mode" --endpoints "$aurora_endpoints" \
+            --seconds "$seconds" --warmup-seconds "$warmup" --out "$work/aurora-$mode.json"
+        stop_all
+        parts+=("$work/aurora-$mode.json")
     fi
 done
 
