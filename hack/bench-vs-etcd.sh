@@ -7,37 +7,42 @@
 # Prints one table with the ratios, writes JSON and a latency-CDF PNG (hack/bench_vs_etcd.rs).
 #
 # Usage: hack/bench-vs-etcd.sh [--quick] [--json FILE] [--png FILE] [--systems etcd,aurora]
-#   --quick   3 s per workload after a 1 s warm-up (default 10 s after 2 s)
-#   --json    where the joined results go (default target/bench-vs-etcd/results.json)
-#   --png     where the CDF picture goes (default: the JSON path with .png)
+#                               [--aurora-set KEY=VALUE ...]
+#   --quick       3 s per workload after a 1 s warm-up (default 10 s after 2 s)
+#   --json        where the joined results go (default target/bench-vs-etcd/results.json)
+#   --png         where the CDF picture goes (default: the JSON path with .png)
+#   --aurora-set  extra Aurora configuration (`aurora up --set`), e.g. runtime.max_park_us=1000
+# Where Aurora's time goes: after each Aurora run every node's /metrics (HDR quantiles of commit
+# latency, replication RTT, fsync and apply time) is saved beside the JSON as aurora-MODE-nodeN.prom.
 #
 # Not a test.sh stage (it takes ~2 min with --quick, ~5 min without). Needs root only to install
 # etcd-server, etcd-client, protobuf-compiler (etcd-client's build), fonts-dejavu-core (the picture)
 # from Debian when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command_line="hack/bench-vs-etcd.sh $*"
 
 seconds=10
 warmup=2
 json=""
 png=""
 systems="etcd,aurora"
+aurora_set=()
 while (($#)); do
     case "$1" in
     --quick) seconds=3 warmup=1 ;;
     --json) json="$2"; shift ;;
     --png) png="$2"; shift ;;
     --systems) systems="$2"; shift ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    --aurora-set) aurora_set+=(--set "$2"); shift ;;
+    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "bench-vs-etcd: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
-command_line="hack/bench-vs-etcd.sh $*"
-[ "$seconds" = 3 ] && command_line="hack/bench-vs-etcd.sh --quick"
 
 need=()
-for p in etcd-server etcd-client protobuf-compiler libprotobuf-dev fonts-dejavu-core; do
+for p in etcd-server etcd-client protobuf-compiler libprotobuf-dev fonts-dejavu-core curl; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if ((${#need[@]})); then
@@ -100,7 +105,7 @@ start_etcd() { # mode
 start_aurora() { # mode
     rm -rf "$work/aurora-$1"
     "$aurora" up --nodes 3 --durability "$1" --data-dir "$work/aurora-$1" --base-port 17100 \
-        >"$work/aurora-up-$1.log" 2>&1 &
+        "${aurora_set[@]}" >"$work/aurora-up-$1.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 1 300); do
         grep -q "Press Ctrl-C" "$work/aurora-up-$1.log" && return 0
@@ -128,6 +133,12 @@ for mode in memory fsync; do
         start_aurora "$mode"
         "$tool" measure --system aurora --mode "$mode" --endpoints "$aurora_endpoints" \
             --seconds "$seconds" --warmup-seconds "$warmup" --out "$work/aurora-$mode.json"
+        for i in 1 2 3; do
+            curl -fsS "http://127.0.0.1:$((17093 + 10 * i))/metrics" >"$(dirname "$json")/aurora-$mode-node$i.prom" ||
+                echo "bench-vs-etcd: could not scrape node $i's /metrics" >&2
+        done
+        grep -hE '^aurora_(commit_latency|fsync_duration|replication_rtt)_seconds\{.*quantile="0\.5"\} [0-9]' \
+            "$(dirname "$json")"/aurora-"$mode"-node*.prom | sed 's/^/    p50 /' || true
         stop_all
         parts+=("$work/aurora-$mode.json")
     fi

@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
     pkg-config
     g++ # libfuzzer-sys builds libFuzzer (hack/fuzz.sh)
+    nftables iproute2 # hack/chaos.sh: partitions inside network namespaces
 )
 
 missing=()

@@ -18,5 +18,6 @@ run_stage "unit and integration tests" cargo test
 run_stage "storage crash tests (failpoints)" cargo test --features failpoints --test storage_crash
 run_stage "transport bench (short run beside the raw-socket floor)" cargo run --release --quiet -- bench transport --round-trips 5000 --warmup 1000
 run_stage "fuzz frame_decode (30 s)" hack/fuzz.sh 30 frame_decode
+run_stage "chaos: real processes in netns under faults, histories checked (~3 min)" hack/chaos.sh --duration 60 --seed 20261206 --out target/chaos
 echo
 echo "test.sh: all stages passed"

@@ -29,7 +29,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aurora::client::{parse_endpoints, Client, ClientError, ClientOptions};
+use aurora::client::{parse_endpoints, Client, ClientError, ClientOptions, Consistency};
 use aurora::lincheck::{check_with_stats, History, Limits, Op, OpKind, Outcome, Verdict};
 use aurora::store::{Compare, CompareOp, CompareTarget, PutRequest, TxnOp, TxnRequest};
 use clap::Parser;
@@ -72,6 +72,10 @@ struct Args {
     /// The script creates this file once every fault is healed; the final reads wait for it.
     #[arg(long)]
     healed_file: PathBuf,
+    /// Sabotage, to show the rig can fail: workload reads are served stale by one fixed node per
+    /// client (`Consistency::Stale`), which is not linearizable; the run must then fail.
+    #[arg(long)]
+    stale_reads: bool,
     /// Per-request deadline, retries and failovers included.
     #[arg(long, default_value_t = 2000)]
     request_timeout_ms: u64,
@@ -153,6 +157,8 @@ struct Recorder {
     clock: Clock,
     opts: ClientOptions,
     client: Option<Client>,
+    /// `--stale-reads` only: the pinned stale reader's options and connection.
+    stale: Option<(ClientOptions, Option<Client>)>,
     out: Recorded,
 }
 
@@ -164,11 +170,26 @@ impl Recorder {
         self.client.as_mut()
     }
 
+    /// The client reads go through: the stale reader under `--stale-reads`, else the main one.
+    fn reader(&mut self, deadline: Instant) -> Option<&mut Client> {
+        if self.stale.is_none() {
+            return self.client(deadline);
+        }
+        let (opts, reader) = self.stale.as_mut().expect("checked above");
+        if reader.is_none() {
+            *reader = connect(opts, deadline);
+        }
+        reader.as_mut()
+    }
+
     fn failed(&mut self, e: &ClientError) {
         *self.out.errors.entry(error_kind(e)).or_default() += 1;
         if e.is_retryable() {
             // Start over on a fresh connection; the client's own failover already tried the others.
             self.client = None;
+            if let Some((_, reader)) = &mut self.stale {
+                *reader = None;
+            }
         }
     }
 
@@ -208,7 +229,7 @@ impl Recorder {
     /// A linearizable read; returns what it read when it succeeded.
     fn get(&mut self, key: &str, deadline: Instant) -> Option<Option<String>> {
         let invoke_ns = self.clock.now_ns();
-        let result = self.client(deadline)?.get(key.as_bytes());
+        let result = self.reader(deadline)?.get(key.as_bytes());
         let complete_ns = self.clock.now_ns();
         let read = match result {
             Ok(kv) => Some(kv.map(|kv| String::from_utf8_lossy(&kv.value).into_owned())),
@@ -337,6 +358,8 @@ fn wait_for_file(path: &Path, limit: Duration) -> bool {
 }
 
 struct Totals {
+    /// Why the final reads stopped early, if the cluster did not serve them within the limit.
+    unavailable: Option<String>,
     ops: usize,
     unknown: usize,
     acked_unique: usize,
@@ -357,6 +380,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         clock,
         opts: opts.clone(),
         client: None,
+        stale: None,
         out: Recorded::default(),
     };
     let serve_deadline = Instant::now() + SERVE_WAIT;
@@ -379,6 +403,13 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let threads: Vec<_> = (1..=args.clients)
         .map(|id| {
             let (opts, results, seed) = (opts.clone(), results.clone(), args.seed);
+            let stale = args.stale_reads.then(|| {
+                let mut pinned = opts.clone();
+                let node = (id as usize - 1) % opts.endpoints.len();
+                pinned.endpoints = vec![opts.endpoints[node]];
+                pinned.consistency = Consistency::Stale;
+                (pinned, None)
+            });
             std::thread::Builder::new()
                 .name(format!("chaos-client-{id}"))
                 .spawn(move || {
@@ -387,6 +418,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                         clock,
                         opts,
                         client: None,
+                        stale,
                         out: Recorded::default(),
                     };
                     workload(&mut recorder, seed, end);
@@ -419,21 +451,29 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         clock,
         opts,
         client: None,
+        stale: None,
         out: Recorded::default(),
     };
     let deadline = Instant::now() + FINAL_READ_WAIT;
+    // A cluster that cannot serve the final reads has lost availability, not necessarily safety:
+    // the history recorded so far is still written and checked.
+    let mut unavailable = None;
     for i in 0..REGISTER_KEYS {
-        final_read(&mut last, &register(i), deadline)
-            .ok_or_else(|| format!("the final read of {} never succeeded", register(i)))?;
+        if final_read(&mut last, &register(i), deadline).is_none() {
+            unavailable = Some(format!("the final read of {} never succeeded", register(i)));
+            break;
+        }
     }
     let acked: Vec<(String, String)> = recorders
         .iter()
         .flat_map(|r| r.out.acked.iter().cloned())
         .collect();
     let mut missing = Vec::new();
-    for (key, value) in &acked {
-        let read = final_read(&mut last, key, deadline)
-            .ok_or_else(|| format!("the final read of {key} never succeeded"))?;
+    for (key, value) in acked.iter().filter(|_| unavailable.is_none()) {
+        let Some(read) = final_read(&mut last, key, deadline) else {
+            unavailable = Some(format!("the final read of {key} never succeeded"));
+            break;
+        };
         if read.as_deref() != Some(value.as_str()) {
             missing.push(format!("{key} = {value:?} acknowledged, read {read:?}"));
         }
@@ -468,6 +508,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
 
     let totals = Totals {
+        unavailable,
         ops: history.len(),
         unknown,
         acked_unique: acked.len(),
@@ -478,16 +519,19 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let report = check_with_stats(&history, &Limits::default());
     let check_ms = started.elapsed().as_millis();
     summarize(args, &totals, &report.verdict, check_ms)?;
-    Ok(match (&report.verdict, totals.missing.is_empty()) {
-        (Verdict::Linearizable, true) => ExitCode::SUCCESS,
-        (Verdict::Inconclusive { .. }, true) => ExitCode::from(2),
-        _ => ExitCode::from(1),
+    let violated =
+        matches!(report.verdict, Verdict::Violation { .. }) || !totals.missing.is_empty();
+    let complete = matches!(report.verdict, Verdict::Linearizable) && totals.unavailable.is_none();
+    Ok(match (violated, complete) {
+        (true, _) => ExitCode::from(1),
+        (false, true) => ExitCode::SUCCESS,
+        (false, false) => ExitCode::from(2),
     })
 }
 
 fn summarize(args: &Args, t: &Totals, verdict: &Verdict, check_ms: u128) -> Result<(), String> {
     let violations = usize::from(matches!(verdict, Verdict::Violation { .. }));
-    let line = format!(
+    let mut line = format!(
         "{} ops ({} unknown), {} violations{}, {}/{} acked unique writes present",
         t.ops,
         t.unknown,
@@ -500,6 +544,11 @@ fn summarize(args: &Args, t: &Totals, verdict: &Verdict, check_ms: u128) -> Resu
         t.acked_unique - t.missing.len(),
         t.acked_unique
     );
+    if let Some(reason) = &t.unavailable {
+        line = format!(
+            "{line} of those read; UNAVAILABLE after healing: {reason} within {FINAL_READ_WAIT:?}"
+        );
+    }
     println!("aurora-chaos: {line}; checked in {check_ms} ms");
     if !matches!(verdict, Verdict::Linearizable) {
         println!("{verdict}");
@@ -514,6 +563,7 @@ fn summarize(args: &Args, t: &Totals, verdict: &Verdict, check_ms: u128) -> Resu
         "verdict": verdict.to_string(),
         "acked_unique_writes": t.acked_unique,
         "missing_acked_writes": t.missing,
+        "unavailable": t.unavailable,
         "client_errors": t.errors,
         "check_ms": check_ms,
         "seed": args.seed,
