@@ -120,13 +120,23 @@ pub enum StartError {
     },
     #[error("{0}")]
     Setup(String),
-    #[error("cannot bind the {what} port {addr}: {source}; is another process using it?")]
+    #[error("cannot bind the {what} port {addr}: {source}; {}", bind_hint(source))]
     Bind {
         what: &'static str,
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
     },
+}
+
+fn bind_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => "another process uses it: stop it or choose another port",
+        std::io::ErrorKind::AddrNotAvailable => {
+            "this machine has no such address: set the member's address to one of its own"
+        }
+        _ => "check the address in the member's entry of the configuration",
+    }
 }
 
 /// A running node; dropping it without [`RunningServer::shutdown`] leaves the threads running.
@@ -273,7 +283,10 @@ pub fn start(config: Config) -> Result<RunningServer, StartError> {
     let admin_server = tiny_http::Server::http(admin_addr).map_err(|e| StartError::Bind {
         what: "admin",
         addr: admin_addr,
-        source: std::io::Error::other(e.to_string()),
+        source: match e.downcast::<std::io::Error>() {
+            Ok(io) => *io,
+            Err(other) => std::io::Error::other(other.to_string()),
+        },
     })?;
     let admin_addr = admin_server.server_addr().to_ip().unwrap_or(admin_addr);
     let stop = Arc::new(AtomicBool::new(false));
