@@ -47,6 +47,20 @@ pub struct Incoming {
     len: usize,
 }
 
+/// Requests received in one poll: their headers and payloads.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub incoming: Vec<Incoming>,
+    staging: Vec<u8>,
+}
+
+impl Batch {
+    /// The payload of one staged request.
+    pub fn payload(&self, incoming: &Incoming) -> &[u8] {
+        &self.staging[incoming.start..incoming.start + incoming.len]
+    }
+}
+
 struct Conn {
     stream: TcpStream,
     generation: u32,
@@ -388,14 +402,21 @@ impl ClientTable {
         true
     }
 
-    /// The requests staged by the last [`ClientTable::poll`].
-    pub fn incoming(&self) -> &[Incoming] {
-        &self.incoming
+    /// Moves the requests staged by the last [`ClientTable::poll`] out, so the caller can answer
+    /// through the table while it reads them; hand the batch back with
+    /// [`ClientTable::restore_batch`] to keep its buffers (no allocation in steady state).
+    pub fn take_batch(&mut self) -> Batch {
+        Batch {
+            incoming: std::mem::take(&mut self.incoming),
+            staging: std::mem::take(&mut self.staging),
+        }
     }
 
-    /// The payload of a staged request.
-    pub fn payload(&self, incoming: &Incoming) -> &[u8] {
-        &self.staging[incoming.start..incoming.start + incoming.len]
+    pub fn restore_batch(&mut self, mut batch: Batch) {
+        batch.incoming.clear();
+        batch.staging.clear();
+        self.incoming = batch.incoming;
+        self.staging = batch.staging;
     }
 
     /// Whether `conn` is still open.

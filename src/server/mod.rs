@@ -66,6 +66,8 @@ const PEER_SLAB_BYTES_MAX: usize = 32 * 1024;
 /// Entries per AppendEntries: bounded so the per-entry headers (13 B each) leave room in a slab.
 const MAX_BATCH_ENTRIES: usize = 128;
 const APPEND_HEADER_BYTES: usize = 6 * 8 + 4;
+/// Average memory one log entry is assumed to take, for `limits.max_log_bytes_in_memory`.
+const LOG_ENTRY_COST_BYTES: u64 = 256;
 const ENTRY_HEADER_BYTES: usize = 8 + 1 + 4;
 
 /// The validated configuration plus what the server derives from it once.
@@ -216,6 +218,11 @@ fn node_config(cfg: &ServerConfig, membership: Membership) -> NodeConfig {
         .unwrap_or(MAX_BATCH_ENTRIES)
         .clamp(1, MAX_BATCH_ENTRIES);
     n.max_batch_bytes = cfg.max_entry_bytes;
+    // No compaction yet: the whole log stays in memory, bounded by the configured bytes at the
+    // assumed average entry cost (payload plus the log's per-entry bookkeeping).
+    n.max_log_entries = usize::try_from(c.limits.max_log_bytes_in_memory / LOG_ENTRY_COST_BYTES)
+        .unwrap_or(usize::MAX)
+        .clamp(1_024, 1 << 24);
     n
 }
 

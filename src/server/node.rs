@@ -608,16 +608,16 @@ impl NodeLoop {
         if !self.desk.clients.poll() {
             return false;
         }
-        for i in 0..self.desk.clients.incoming().len() {
-            let incoming = self.desk.clients.incoming()[i];
-            self.on_request(incoming.conn, incoming.correlation_id, i, now_ns);
+        let batch = self.desk.clients.take_batch();
+        for incoming in &batch.incoming {
+            let payload = batch.payload(incoming);
+            self.on_request(incoming.conn, incoming.correlation_id, payload, now_ns);
         }
+        self.desk.clients.restore_batch(batch);
         true
     }
 
-    fn on_request(&mut self, conn: ConnRef, corr: u64, i: usize, now_ns: u64) {
-        let incoming = self.desk.clients.incoming()[i];
-        let payload = self.desk.clients.payload(&incoming);
+    fn on_request(&mut self, conn: ConnRef, corr: u64, payload: &[u8], now_ns: u64) {
         let view = match decode_request(payload) {
             Ok(v) => v,
             Err(e) => {
@@ -668,8 +668,7 @@ impl NodeLoop {
                 consistency,
                 request,
             } => {
-                let request = request.to_vec();
-                self.on_store_request(conn, corr, consistency, &request, deadline_ns, now_ns);
+                self.on_store_request(conn, corr, consistency, request, deadline_ns, now_ns);
             }
         }
     }
@@ -741,7 +740,14 @@ impl NodeLoop {
                 let error = match e {
                     ProposeError::NotLeader { leader } => self.desk.not_leader(Some(leader)),
                     ProposeError::NoLeader => ServerError::NoLeader,
-                    ProposeError::Busy { .. } | ProposeError::LogFull { .. } => ServerError::Busy,
+                    ProposeError::Busy { .. } => ServerError::Busy,
+                    ProposeError::LogFull { len, .. } => ServerError::Unavailable {
+                        reason: format!(
+                            "the in-memory log is full ({len} entries, limits.max_log_bytes_in_memory) \
+                             and this release cannot compact it (snapshots are not implemented); \
+                             raise the limit and restart the cluster"
+                        ),
+                    },
                     ProposeError::TooLarge {
                         len_bytes,
                         max_bytes,
