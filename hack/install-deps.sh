@@ -8,6 +8,7 @@ packages=(
     # RDMA (feature rdma, hack/rdma-vm.sh): verbs + rdma_cm headers, the SoftRoCE guest and perftest.
     libibverbs-dev librdmacm-dev ibverbs-providers ibverbs-utils rdma-core perftest
     qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils kmod iproute2
+    libdpdk-dev dpdk clang libclang-dev nftables # feature dpdk + its rigs (hack/dpdk-rig.sh)
 )
 
 missing=()
