@@ -112,7 +112,7 @@ fn open(args: &PingArgs) -> Result<DpdkTransport, String> {
         Role::Server => (SERVER, CLIENT),
     };
     DatagramTransport::new(
-        port,
+        vec![port],
         DatagramConfig {
             node_id: me,
             cluster_id: CLUSTER,
@@ -209,7 +209,7 @@ fn counters(t: &DpdkTransport) -> String {
     out.push(format!("tx_segments={}", s.tx_segments));
     out.push(format!("tx_device_full={}", s.tx_device_full));
     out.push(format!("retransmitted={}", t.retransmitted_frames()));
-    if let Some(d) = t.port().device_stats() {
+    if let Some(d) = t.ports()[0].device_stats() {
         out.push(format!(
             "device ipackets={} opackets={} ierrors={} oerrors={} imissed={} rx_nombuf={}",
             d.ipackets, d.opackets, d.ierrors, d.oerrors, d.imissed, d.rx_nombuf
