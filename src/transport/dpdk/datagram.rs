@@ -469,6 +469,15 @@ impl<P: Port> Transport for DatagramTransport<P> {
         Ok(appended)
     }
 
+    /// Poll-mode devices raise no interrupt a shard could sleep on, so parking is a plain sleep of
+    /// `timeout_ns`: the shard gives its core away (what lets three nodes share two cores) at the
+    /// price of up to `timeout_ns` of extra latency for whatever arrives meanwhile. Production
+    /// configurations pin and spin (`spin_us` large), and never get here while busy.
+    fn park(&mut self, timeout_ns: u64) -> Result<(), TransportError> {
+        std::thread::sleep(std::time::Duration::from_nanos(timeout_ns));
+        Ok(())
+    }
+
     fn stats(&self) -> &TransportStats {
         &self.stats
     }
