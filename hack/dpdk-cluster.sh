@@ -4,15 +4,17 @@
 # kernel path. The memif mesh: node 1 serves sockets 1-2 and 1-3, node 2 joins 1-2 and serves 2-3,
 # node 3 joins 1-3 and 2-3; each node's transport learns which port reaches which peer.
 #
-#   hack/dpdk-cluster.sh [SECONDS] [SPIN_US]
+#   hack/dpdk-cluster.sh [SECONDS] [SPIN_US] [DURABILITY]
 # SPIN_US (default 50, the config's) is how long an idle node spins before it parks; DPDK parks by
 # sleeping (no interrupts), so a small value saves the cores and costs latency. Three spinning
-# nodes need three cores; this box has two. Needs root and DPDK (hack/install-deps.sh).
+# nodes need three cores; this box has two. DURABILITY (fsync, the config's, or memory) takes the
+# disk out of the commit so the fabric shows. Needs root and DPDK (hack/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECONDS_RUN=${1:-5}
 SPIN_US=${2:-50}
+DURABILITY=${3:-fsync}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 PROFILE=${PROFILE:-release}
 if [ "$PROFILE" = release ]; then
@@ -50,7 +52,7 @@ start_cluster() {
     for n in 1 2 3; do
         AURORA_DPDK__VDEVS="${vdevs[$((n - 1))]}" "$AURORA" serve --config config/dpdk-memif.toml \
             --set node_id=$n --set transport="$transport" --set "data_dir=$RIG/data-$transport/n$n" \
-            --set runtime.spin_us="$SPIN_US" > "$RIG/$transport-n$n.log" 2>&1 &
+            --set runtime.spin_us="$SPIN_US" --set durability="$DURABILITY" > "$RIG/$transport-n$n.log" 2>&1 &
         pids+=($!)
         sleep 1 # memif: a socket's server before its client
     done
