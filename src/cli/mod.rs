@@ -17,6 +17,7 @@ mod put;
 mod range;
 pub mod serve;
 mod signals;
+mod sim;
 pub mod status;
 mod txn;
 pub mod up;
@@ -39,8 +40,6 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Check a recorded client history (JSON Lines) for linearizability; exit 0 if it is.
     CheckHistory(lincheck::CheckHistoryArgs),
-    /// Run one node until SIGINT/SIGTERM (flags and AURORA_* variables override the file).
-    Serve(serve::ServeArgs),
     /// Start a local cluster on loopback (`aurora serve` children) until Ctrl-C.
     Up(up::UpArgs),
     /// Write a key.
@@ -67,6 +66,13 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Exit 0 if the cluster serves linearizable requests now.
     Health(health::HealthArgs),
+    /// Run one node until SIGINT/SIGTERM (flags and AURORA_* variables override the file).
+    Serve(serve::ServeArgs),
+    /// One side of a two-process ping-pong over a DPDK device (rigs and hack/bench-dpdk.sh).
+    #[cfg(feature = "dpdk")]
+    DpdkPing(crate::transport::dpdk::pingpong::PingArgs),
+    /// Run the deterministic simulator over seeds, or replay one seed with a trace.
+    Sim(sim::SimArgs),
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -90,7 +96,6 @@ pub fn run(cli: Cli) -> i32 {
             0
         }
         Command::CheckHistory(args) => lincheck::run(&args),
-        Command::Serve(args) => serve::run(&args),
         Command::Up(args) => up::run(&args),
         Command::Put(args) => put::run(&args),
         Command::Get(args) => get::run(&args),
@@ -104,5 +109,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Counter(args) => counter::run(&args),
         Command::Status(args) => status::run(&args),
         Command::Health(args) => health::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        #[cfg(feature = "dpdk")]
+        Command::DpdkPing(args) => crate::transport::dpdk::pingpong::run(&args),
+        Command::Sim(args) => sim::run(&args),
     }
 }

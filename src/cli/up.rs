@@ -457,7 +457,10 @@ fn report_leader(layout: &Layout, children: &mut [(NodeId, Option<Child>)]) {
             .iter_mut()
             .any(|(_, c)| c.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None))))
     };
-    while Instant::now() < deadline && !stop_requested() && any_alive() {
+    while Instant::now() < deadline && !stop_requested() {
+        if !any_alive() {
+            return; // the supervising loop reports each exit
+        }
         for node in &layout.nodes {
             let mut opts = ClientOptions::new(vec![node.client]);
             opts.cluster_id = LOCAL_CLUSTER_ID;

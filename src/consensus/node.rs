@@ -384,7 +384,16 @@ impl Node {
                         return Ok(());
                     }
                     if !v.pre_vote {
+                        // Raft §5.2: only granting a vote resets the election timer. A candidate
+                        // with a stale log must not keep postponing the elections of the
+                        // up-to-date nodes that deny it (found by the simulator: with Q1 = N and
+                        // no PreVote, a stale node's rounds starved every other candidate).
+                        let deadline_ns = self.election_deadline_ns;
+                        let was_leader = self.role == Role::Leader;
                         self.become_follower(term, None);
+                        if !was_leader {
+                            self.election_deadline_ns = deadline_ns;
+                        }
                     }
                 }
                 Message::VoteResponse(r) if r.pre_vote && r.granted => {}

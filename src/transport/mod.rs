@@ -53,6 +53,7 @@
 //! duplication or reordering — which is what the simulator uses it for.
 
 pub mod bench;
+pub mod dpdk;
 mod events;
 pub mod handshake;
 pub mod mem;
