@@ -109,11 +109,11 @@ fn sends_before_the_session_is_up_or_past_the_window_hand_the_buffer_back() {
 #[test]
 fn lossy_link_and_the_test_drop_knob_still_deliver_everything_once_in_order() {
     let mut cfg_a = config(1, &[2]);
-    cfg_a.test_drop_every_nth_tx = 7;
+    cfg_a.test_drop_one_in = 7;
     let mut clock = Clock(0);
     let (mut a, mut b, _ka, kb) = pair_with(cfg_a, config(2, &[1]));
     connect(&mut clock, &mut a, &mut b);
-    kb.set_drop_every(5); // acks from b are lost too
+    kb.set_loss_one_in(5); // acks from b are lost too
     let mut got = Vec::new();
     let mut next = 0u64;
     for _ in 0..20_000 {
@@ -331,4 +331,70 @@ fn a_consumer_that_stops_polling_is_backpressure_not_growth() {
         got.extend(received(&seen(&mut eb)));
     }
     assert_eq!(got, (0..32).collect::<Vec<_>>());
+}
+
+fn big(node: u64, peer: u64, slab_bytes: usize) -> DatagramConfig {
+    let mut cfg = config(node, &[peer]);
+    cfg.slab_bytes = slab_bytes;
+    cfg.max_payload_len_bytes = 16 * 1024;
+    cfg
+}
+
+#[test]
+fn frames_longer_than_a_datagram_are_segmented_and_survive_loss() {
+    let mut clock = Clock(0);
+    let (mut a, mut b, ka, _) = pair_with(big(1, 2, 8192), big(2, 1, 8192));
+    connect(&mut clock, &mut a, &mut b);
+    ka.set_loss_one_in(4);
+    let payload: Vec<u8> = (0..7000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let mut got = Vec::new();
+    let mut next = 0u64;
+    for _ in 0..5_000 {
+        if next < 20 {
+            if let Err(e) = a.send(Remote::Peer(2), frame(&a, 1, 2, next, &payload)) {
+                assert!(matches!(e.kind, SendErrorKind::QueueFull { .. }), "{e}");
+            } else {
+                next += 1;
+            }
+        }
+        let (sa, sb) = pump(&mut clock, &mut a, &mut b, 1);
+        assert!(
+            !sa.iter().any(|s| matches!(s, Seen::Down(..))),
+            "{sa:?} after {got:?} {:?} {:?}",
+            a.datagram_stats(),
+            b.datagram_stats()
+        );
+        for s in sb {
+            if let Seen::Received(_, corr, bytes) = s {
+                assert_eq!(bytes, payload, "frame {corr} reassembled intact");
+                got.push(corr);
+            }
+        }
+        if got.len() == 20 {
+            break;
+        }
+    }
+    assert_eq!(got, (0..20).collect::<Vec<_>>());
+    assert!(a.retransmitted_frames() > 0);
+}
+
+#[test]
+fn a_frame_larger_than_the_receivers_slab_is_dropped_and_counted_and_the_next_one_arrives() {
+    let mut clock = Clock(0);
+    let (mut a, mut b, _, _) = pair_with(big(1, 2, 8192), big(2, 1, 2048));
+    connect(&mut clock, &mut a, &mut b);
+    a.send(Remote::Peer(2), frame(&a, 1, 2, 1, &[1u8; 3000]))
+        .unwrap();
+    a.send(Remote::Peer(2), frame(&a, 1, 2, 2, &[2u8; 1000]))
+        .unwrap();
+    let (sa, sb) = pump(&mut clock, &mut a, &mut b, 5);
+    assert_eq!(received(&sb), [2]);
+    assert_eq!(b.datagram_stats().bad_frame, 1);
+    assert_eq!(
+        b.stats()
+            .rejected(aurora::transport::RejectReason::Oversize),
+        1
+    );
+    assert_eq!(sa.iter().filter(|s| matches!(s, Seen::Sent(_))).count(), 2);
+    assert_eq!(b.buffers().free_count(), b.buffers().slab_count());
 }

@@ -61,6 +61,8 @@ struct Conn {
 
 /// Token of the listener in the epoll set (connection tokens are slot indexes).
 const LISTENER_TOKEN: u64 = u64::MAX;
+/// Token of the wake-up eventfd (the WAL's completion notifier).
+const WAKE_TOKEN: u64 = u64::MAX - 1;
 /// Accepts per poll (bounded so one burst of connections cannot starve the loop).
 const ACCEPTS_PER_POLL: usize = 64;
 /// epoll events reaped per poll.
@@ -78,6 +80,8 @@ pub struct ClientTable {
     max_frame_bytes: usize,
     out_limit_bytes: usize,
     events: Vec<libc::epoll_event>,
+    /// An eventfd other completions ring (the WAL's), drained when it fires.
+    wake: Option<OwnedFd>,
     staging: Vec<u8>,
     incoming: Vec<Incoming>,
     stats: ClientStats,
@@ -128,6 +132,7 @@ impl ClientTable {
             max_frame_bytes,
             out_limit_bytes,
             events: vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS_PER_POLL],
+            wake: None,
             staging: Vec::with_capacity(1 << 16),
             incoming: Vec::with_capacity(EVENTS_PER_POLL),
             stats: ClientStats::default(),
@@ -139,6 +144,32 @@ impl ClientTable {
             LISTENER_TOKEN,
         )?;
         Ok(table)
+    }
+
+    /// Creates an eventfd in this epoll set and returns it, for a completion source (the WAL) to
+    /// ring: the loop's one wait then also ends when that source completes.
+    pub fn wake_eventfd(&mut self) -> std::io::Result<std::os::fd::BorrowedFd<'_>> {
+        if self.wake.is_none() {
+            // SAFETY: plain syscall; the result is checked.
+            let fd = cvt(
+                unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) },
+                "eventfd",
+            )?;
+            // SAFETY: `fd` was just created and is owned by nobody else.
+            let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+            self.ctl(libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, WAKE_TOKEN)?;
+            self.wake = Some(owned);
+        }
+        use std::os::fd::AsFd as _;
+        Ok(self.wake.as_ref().expect("just set").as_fd())
+    }
+
+    fn drain_wake(&self) {
+        if let Some(fd) = &self.wake {
+            let mut count = [0u8; 8];
+            // SAFETY: reads at most 8 bytes into a live local buffer; a non-blocking eventfd.
+            let _ = unsafe { libc::read(fd.as_raw_fd(), count.as_mut_ptr().cast(), count.len()) };
+        }
     }
 
     /// The epoll fd: readable when any client socket or the listener is.
@@ -192,6 +223,10 @@ impl ClientTable {
             let token = event.u64;
             if token == LISTENER_TOKEN {
                 self.accept();
+                continue;
+            }
+            if token == WAKE_TOKEN {
+                self.drain_wake();
                 continue;
             }
             let slot = token as usize;

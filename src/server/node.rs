@@ -25,6 +25,7 @@ use super::protocol::{
 };
 use super::status::{PeerStatus, Shared, StatusSnapshot};
 use super::{Counters, ServerConfig};
+use crate::config::Durability;
 use crate::consensus::{
     self, codec, EntryKind, InMessage, Node, PersistId, ProposeError, ReadError, ReadMode, Role,
 };
@@ -407,6 +408,14 @@ impl NodeLoop {
         let max_park_ns = self.cfg.config.runtime.max_park_us.max(1) * 1_000;
         let wake_fd = self.desk.clients.wake_fd();
         self.transport.watch_wakeup_fd(wake_fd);
+        let wal_fd = self
+            .desk
+            .clients
+            .wake_eventfd()
+            .map_err(|e| format!("cannot create the WAL wake-up eventfd: {e}"))?;
+        self.wal
+            .register_eventfd(wal_fd)
+            .map_err(|e| format!("cannot register the WAL wake-up eventfd: {e}"))?;
         self.publish_status(0);
         // Bounded by the stop flag; each iteration does a bounded amount of work.
         while !self.stop.load(Ordering::Acquire) {
@@ -482,7 +491,13 @@ impl NodeLoop {
                 } => self.on_peer_frame(from, buf.as_slice(), now_ns),
                 NetEvent::PeerUp {
                     remote: Remote::Peer(id),
-                } => self.set_peer_up(id, true),
+                } => {
+                    self.set_peer_up(id, true);
+                    if self.cfg.config.durability == Durability::Memory {
+                        // It may have restarted with an empty log: re-learn what it holds.
+                        self.node.reset_progress(id);
+                    }
+                }
                 NetEvent::PeerDown {
                     remote: Remote::Peer(id),
                     reason,

@@ -107,6 +107,8 @@ struct Ctx {
     trace: bool,
     buf: Vec<u8>,
     settled_at: Option<u64>,
+    /// The highest committed index when the faults healed: every member must catch up to it.
+    committed_at_settle: LogIndex,
     stats: RunStats,
 }
 
@@ -166,6 +168,7 @@ impl World {
             trace,
             buf: vec![0; MAX_MESSAGE_BYTES],
             settled_at: None,
+            committed_at_settle: 0,
             stats: RunStats::default(),
             sc,
         };
@@ -671,15 +674,26 @@ impl World {
     }
 
     /// Replicated memory survives while a quorum lives: a node may lose its memory only while every
-    /// other node runs and has committed everything committed so far (the deployment rule the
-    /// `memory` mode documents).
+    /// other member runs and holds everything committed so far in its log (the deployment rule of
+    /// the `memory` mode: one node at a time, and only once the others have caught up).
     fn memory_crash_allowed(&self, id: NodeId) -> bool {
         let committed = self.ctx.invariants.max_committed();
-        self.hosts.iter().filter(|h| h.id != id).all(|h| {
-            h.node
-                .as_ref()
-                .is_some_and(|n| n.commit_index() >= committed)
-        })
+        let Some(membership) = self
+            .leader()
+            .and_then(|l| self.host(l).node.as_ref())
+            .map(|n| *n.membership())
+        else {
+            return false;
+        };
+        self.hosts
+            .iter()
+            .filter(|h| h.id != id && membership.is_member(h.id))
+            .all(|h| {
+                h.node.as_ref().is_some_and(|n| {
+                    n.stable_index() >= committed && n.log().snapshot().index <= committed
+                        || n.log().snapshot().index >= committed
+                })
+            })
     }
 
     fn change_membership(&mut self, note: &mut String) -> Step {
@@ -760,6 +774,7 @@ impl World {
         }
         let now = self.ctx.now_ns;
         self.ctx.settled_at = Some(now);
+        self.ctx.committed_at_settle = self.ctx.invariants.max_committed();
         self.ctx.network.heal();
         let down: Vec<NodeId> = self
             .hosts
@@ -804,6 +819,29 @@ impl World {
         match lincheck::check(history, &LINCHECK_LIMITS) {
             Verdict::Linearizable => {}
             v => return Err(format!("client history: {v}")),
+        }
+        if let Some(l) = self.leader() {
+            let membership = *self
+                .host(l)
+                .node
+                .as_ref()
+                .expect("leader runs")
+                .membership();
+            let target = self.ctx.committed_at_settle;
+            for h in &self.hosts {
+                let Some(n) = h.node.as_ref().filter(|_| membership.is_member(h.id)) else {
+                    continue;
+                };
+                if n.commit_index() < target {
+                    return Err(format!(
+                        "liveness: member n{} is stuck at commit {} (stable {}), below the {target} \
+                         committed before the faults healed",
+                        h.id,
+                        n.commit_index(),
+                        n.stable_index()
+                    ));
+                }
+            }
         }
         if !served {
             return Err(format!(

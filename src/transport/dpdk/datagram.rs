@@ -32,6 +32,7 @@ use crate::wire::{FrameHeader, FrameRules, HEADER_LEN};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::VecDeque;
+use std::ops::Range;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -57,9 +58,10 @@ pub struct DatagramConfig {
     pub rx_burst: usize,
     /// Largest payload accepted in a frame (the wire rules' limit).
     pub max_payload_len_bytes: u32,
-    /// Test-only loss knob: the transport itself discards every `n`th segment it would send (0:
-    /// off). Lets the loss tests run over a real device whose link never loses anything.
-    pub test_drop_every_nth_tx: u64,
+    /// Test-only loss knob: the transport itself discards each segment it would send with
+    /// probability 1/n (0: off; pseudo-random, seeded, so losses never fall into step with a
+    /// retransmission window). Lets the loss tests run over a device that never loses anything.
+    pub test_drop_one_in: u64,
 }
 
 /// Counters beyond [`TransportStats`]: every drop by its reason, and the reliability layer's work.
@@ -115,6 +117,15 @@ struct PeerSlot {
     id: PeerId,
     endpoint: Endpoint,
     session: Session<Buf>,
+    partial: Partial,
+}
+
+/// A frame being reassembled from its segments.
+#[derive(Default)]
+struct Partial {
+    buf: Option<Buf>,
+    /// The frame outgrew a slab: its remaining segments are consumed and it is dropped.
+    overflow: bool,
 }
 
 /// The transport. See the module docs.
@@ -130,6 +141,8 @@ pub struct DatagramTransport<P: Port> {
     stats: TransportStats,
     dstats: DatagramStats,
     now_ns: u64,
+    /// State of the test-only loss knob's generator.
+    loss_rng: u64,
 }
 
 impl<P: Port> DatagramTransport<P> {
@@ -179,6 +192,7 @@ impl<P: Port> DatagramTransport<P> {
                 id: *id,
                 endpoint: *endpoint,
                 session: Session::new(cfg.session, epoch),
+                partial: Partial::default(),
             });
         }
         // Worst case between two drains: each frame of a burst delivers one frame or flips the
@@ -198,6 +212,7 @@ impl<P: Port> DatagramTransport<P> {
             stats: TransportStats::default(),
             dstats: DatagramStats::default(),
             now_ns: 0,
+            loss_rng: u64::from(random_epoch().unwrap_or(1)) << 32 | 0x5DEE_CE66,
             cfg,
         })
     }
@@ -286,6 +301,7 @@ impl<P: Port> DatagramTransport<P> {
             stats,
             dstats,
             now_ns,
+            loss_rng,
             ..
         } = self;
         let slot = &mut peers[index];
@@ -300,6 +316,8 @@ impl<P: Port> DatagramTransport<P> {
             dstats,
             peer: peer_id,
             remote: slot.endpoint,
+            partial: &mut slot.partial,
+            loss_rng,
         };
         if let Err(reason) = slot.session.on_segment(*now_ns, &header, payload, &mut io) {
             dstats_of(&mut io).segment_drops[reason as usize] += 1;
@@ -318,6 +336,7 @@ impl<P: Port> DatagramTransport<P> {
             stats,
             dstats,
             now_ns,
+            loss_rng,
             ..
         } = self;
         for slot in peers.iter_mut() {
@@ -332,10 +351,17 @@ impl<P: Port> DatagramTransport<P> {
                 dstats,
                 peer: slot.id,
                 remote: slot.endpoint,
+                partial: &mut slot.partial,
+                loss_rng,
             };
             f(&mut slot.session, *now_ns, &mut io);
         }
     }
+}
+
+/// The most frame bytes one datagram carries on `port`.
+fn port_mss<P: Port>(port: &P) -> usize {
+    port.max_frame_bytes() - HEADERS_LEN - SEGMENT_HEADER_LEN
 }
 
 fn dstats_of<'a, P: Port>(io: &'a mut Io<'_, P>) -> &'a mut DatagramStats {
@@ -360,11 +386,6 @@ impl<P: Port> Transport for DatagramTransport<P> {
             let why = "the header's length field must equal the payload length";
             return refuse(SendErrorKind::MalformedFrame { len_bytes, why }, buf);
         }
-        if packet::frame_len(SEGMENT_HEADER_LEN + buf.len()) > self.port.max_frame_bytes() {
-            let len_bytes = buf.len();
-            let why = "larger than one datagram on this device (no segmentation): raise the MTU";
-            return refuse(SendErrorKind::MalformedFrame { len_bytes, why }, buf);
-        }
         let Remote::Peer(id) = to else {
             return refuse(SendErrorKind::NotConnected, buf);
         };
@@ -382,6 +403,7 @@ impl<P: Port> Transport for DatagramTransport<P> {
             stats,
             dstats,
             now_ns,
+            loss_rng,
             ..
         } = self;
         let slot = &mut peers[index];
@@ -396,10 +418,18 @@ impl<P: Port> Transport for DatagramTransport<P> {
             dstats,
             peer: id,
             remote: slot.endpoint,
+            partial: &mut slot.partial,
+            loss_rng,
         };
-        match slot.session.send(*now_ns, buf, &mut io) {
+        let len_bytes = buf.len();
+        let mss = port_mss(io.port);
+        match slot.session.send(*now_ns, buf, len_bytes, mss, &mut io) {
             Ok(()) => Ok(()),
             Err((buf, super::session::Refused::NotUp)) => refuse(SendErrorKind::NotConnected, buf),
+            Err((buf, super::session::Refused::TooLarge { .. })) => {
+                let why = "needs more segments than the send window holds: raise window_frames";
+                refuse(SendErrorKind::MalformedFrame { len_bytes, why }, buf)
+            }
             Err((buf, super::session::Refused::WindowFull { window_frames })) => refuse(
                 SendErrorKind::QueueFull {
                     capacity: usize::from(window_frames),
@@ -445,6 +475,8 @@ struct Io<'a, P: Port> {
     dstats: &'a mut DatagramStats,
     peer: PeerId,
     remote: Endpoint,
+    partial: &'a mut Partial,
+    loss_rng: &'a mut u64,
 }
 
 impl<P: Port> Io<'_, P> {
@@ -458,10 +490,10 @@ impl<P: Port> Io<'_, P> {
 }
 
 impl<P: Port> Sink<Buf> for Io<'_, P> {
-    fn transmit(&mut self, header: &SegmentHeader, payload: Option<&Buf>) {
-        let knob = self.cfg.test_drop_every_nth_tx;
+    fn transmit(&mut self, header: &SegmentHeader, payload: Option<(&Buf, Range<usize>)>) {
+        let knob = self.cfg.test_drop_one_in;
         self.dstats.tx_segments += 1;
-        if knob != 0 && self.dstats.tx_segments % knob == 0 {
+        if knob != 0 && super::port::xorshift(self.loss_rng) % knob == 0 {
             self.dstats.tx_test_dropped += 1;
             return;
         }
@@ -470,7 +502,7 @@ impl<P: Port> Sink<Buf> for Io<'_, P> {
             .then(|| control_mac(self.mac_key, self.cfg, self.cfg.node_id, self.peer, header));
         let body: &[u8] = match (&mac, payload) {
             (Some(mac), _) => mac,
-            (None, Some(buf)) => buf.as_slice(),
+            (None, Some((buf, range))) => &buf.as_slice()[range],
             (None, None) => &[],
         };
         let body_len = SEGMENT_HEADER_LEN + body.len();
@@ -486,32 +518,51 @@ impl<P: Port> Sink<Buf> for Io<'_, P> {
         }
     }
 
-    fn deliver(&mut self, payload: &[u8]) -> bool {
-        let frame = match self.rules.decode_datagram(payload) {
-            Ok(frame) => frame,
-            Err(_) => {
-                // Consumed (acked) all the same: the peer would resend the same bad bytes forever.
-                self.dstats.bad_frame += 1;
-                return true;
+    fn deliver(&mut self, payload: &[u8], last: bool) -> bool {
+        if self.partial.buf.is_none() && !self.partial.overflow {
+            let Ok(buf) = self.pool.take() else {
+                self.stats.receive_stalls += 1;
+                return false;
+            };
+            self.partial.buf = Some(buf);
+        }
+        if let Some(buf) = &mut self.partial.buf {
+            if !buf.extend_from(payload) {
+                // Larger than a slab: a frame this node cannot hold. Consume it to its end.
+                self.partial.buf = None;
+                self.partial.overflow = true;
+                self.stats.count_rejected(RejectReason::Oversize);
             }
-        };
-        if frame.check_sender(self.peer).is_err() {
-            self.dstats.bad_frame += 1;
-            self.stats.count_rejected(RejectReason::WrongSender);
+        }
+        if !last {
             return true;
         }
-        let Ok(mut buf) = self.pool.take() else {
-            self.stats.receive_stalls += 1;
-            return false;
-        };
-        if !buf.fill_from(payload) {
-            // Larger than a slab yet accepted by the rules: a frame this node cannot hold.
+        if std::mem::take(&mut self.partial.overflow) {
             self.dstats.bad_frame += 1;
-            self.stats.count_rejected(RejectReason::Oversize);
+            return true;
+        }
+        let buf = self
+            .partial
+            .buf
+            .take()
+            .expect("a frame in progress has its buffer");
+        // Consumed (acked) even when invalid: the peer would resend the same bad bytes forever.
+        let valid = match self.rules.decode_datagram(buf.as_slice()) {
+            Ok(frame) => {
+                let sender_ok = frame.check_sender(self.peer).is_ok();
+                if !sender_ok {
+                    self.stats.count_rejected(RejectReason::WrongSender);
+                }
+                sender_ok
+            }
+            Err(_) => false,
+        };
+        if !valid {
+            self.dstats.bad_frame += 1;
             return true;
         }
         self.stats.frames_received += 1;
-        self.stats.bytes_received += payload.len() as u64;
+        self.stats.bytes_received += buf.len() as u64;
         let from = Remote::Peer(self.peer);
         self.push(Event::Received { from, buf });
         true
@@ -532,6 +583,7 @@ impl<P: Port> Sink<Buf> for Io<'_, P> {
     }
 
     fn down(&mut self, cause: DownCause) {
+        *self.partial = Partial::default();
         self.stats.peers_down += 1;
         let reason = match cause {
             DownCause::PeerRestarted => DownReason::Closed,

@@ -34,8 +34,8 @@ pub struct DpdkOptions {
     pub rx_burst: usize,
     pub mbufs: u32,
     pub link_timeout_ms: u32,
-    /// See [`DatagramConfig::test_drop_every_nth_tx`]; 0 in production.
-    pub test_drop_every_nth_tx: u64,
+    /// See [`DatagramConfig::test_drop_one_in`]; 0 in production.
+    pub test_drop_one_in: u64,
 }
 
 impl Default for DpdkOptions {
@@ -55,7 +55,7 @@ impl Default for DpdkOptions {
             rx_burst: 32,
             mbufs: 4095,
             link_timeout_ms: 30_000,
-            test_drop_every_nth_tx: 0,
+            test_drop_one_in: 0,
         }
     }
 }
@@ -128,7 +128,7 @@ pub fn open(cfg: &Config, opts: &DpdkOptions) -> Result<DpdkTransport, DpdkError
             pool_slabs: opts.pool_slabs,
             rx_burst: opts.rx_burst,
             max_payload_len_bytes: max_payload.min(crate::wire::MAX_PAYLOAD_LEN_BYTES),
-            test_drop_every_nth_tx: opts.test_drop_every_nth_tx,
+            test_drop_one_in: opts.test_drop_one_in,
         },
     )?;
     Ok(transport)

@@ -5,8 +5,8 @@
 //! waits for the Pong, and checks both (in order, exactly once, intact), `warmup + round_trips`
 //! times; it records every measured round trip in an HDR histogram and prints one JSON line. The
 //! server (node 2) answers each Ping with a Pong carrying the same correlation id and payload,
-//! and exits once the last Pong is acknowledged. With `--test-drop-every N` each side's transport
-//! discards every Nth segment it sends, so the run proves retransmission end to end.
+//! and exits once the last Pong is acknowledged. With `--test-drop-one-in N` each side's transport
+//! discards each segment it sends with probability 1/N, so the run proves retransmission end to end.
 //! `--spin` polls without pause (production); without it the loop yields the CPU between empty
 //! polls, what adaptive polling does once its spin budget is spent, so two or three processes
 //! share a two-core box.
@@ -57,9 +57,9 @@ pub struct PingArgs {
     pub warmup: u64,
     #[arg(long, default_value_t = 64)]
     pub payload_bytes: usize,
-    /// Test-only: this side's transport discards every Nth segment it sends.
+    /// Test-only: this side's transport discards each segment it sends with probability 1/N.
     #[arg(long, default_value_t = 0)]
-    pub test_drop_every: u64,
+    pub test_drop_one_in: u64,
     /// Poll without yielding the CPU between empty polls.
     #[arg(long)]
     pub spin: bool,
@@ -124,7 +124,7 @@ fn open(args: &PingArgs) -> Result<DpdkTransport, String> {
             pool_slabs: 1024,
             rx_burst: opts.rx_burst,
             max_payload_len_bytes: 1 << 20,
-            test_drop_every_nth_tx: args.test_drop_every,
+            test_drop_one_in: args.test_drop_one_in,
         },
     )
     .map_err(|e| e.to_string())
