@@ -37,8 +37,9 @@ use crate::store::{
     LeaseId, Notification, ReadRequest, Reply, Request, Response, RevokeReason, SessionHeader,
     Store, StoreLimits,
 };
-use crate::transport::tcp_uring::TcpUring;
 use crate::transport::{Event as NetEvent, Remote, Transport};
+
+use super::peer_transport::PeerTransport;
 use crate::wire::{FrameBuilder, FrameHeader, FrameKind, HeaderFields};
 
 /// How often deadlines, lease expiry and the shared status are swept.
@@ -328,7 +329,7 @@ pub(super) struct NodeLoop {
     store: Store,
     limits: StoreLimits,
     wal: Wal,
-    transport: TcpUring,
+    transport: PeerTransport,
     desk: Desk,
     net_events: Vec<NetEvent>,
     /// Persists handed to the WAL with the flush that makes each durable (`None`: nothing to wait
@@ -357,7 +358,7 @@ pub(super) struct Parts {
     pub node: Node,
     pub store: Store,
     pub wal: Wal,
-    pub transport: TcpUring,
+    pub transport: PeerTransport,
     pub clients: ClientTable,
     pub shared: Arc<Shared>,
     pub stop: Arc<AtomicBool>,
@@ -1223,6 +1224,7 @@ impl NodeLoop {
             })
             .collect();
         let snapshot = StatusSnapshot {
+            transport: self.transport.name(),
             node,
             recovering: self.recovery != Recovery::Done,
             peers,
