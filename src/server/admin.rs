@@ -132,7 +132,7 @@ pub fn status_json(s: &StatusSnapshot) -> serde_json::Value {
 fn render_counters(s: &StatusSnapshot, out: &mut String) {
     let c = &s.client_stats;
     let k = &s.counters;
-    let counters: [(&str, &str, u64); 13] = [
+    let counters: [(&str, &str, u64); 15] = [
         (
             "aurora_clients_accepted_total",
             "Client connections accepted.",
@@ -184,6 +184,16 @@ fn render_counters(s: &StatusSnapshot, out: &mut String) {
             k.snapshots_refused,
         ),
         (
+            "aurora_snapshots_saved_total",
+            "Snapshots made durable by this node (log and WAL compacted up to them).",
+            k.snapshots_saved,
+        ),
+        (
+            "aurora_snapshot_failures_total",
+            "Snapshot saves that failed (the log is kept until the next one).",
+            k.snapshot_failures,
+        ),
+        (
             "aurora_leases_expired_total",
             "Lease expiries proposed by this leader.",
             k.leases_expired,
@@ -205,7 +215,7 @@ fn render_counters(s: &StatusSnapshot, out: &mut String) {
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
         );
     }
-    let gauges: [(&str, &str, u64); 6] = [
+    let gauges: [(&str, &str, u64); 8] = [
         ("aurora_term", "Current consensus term.", s.node.term),
         ("aurora_commit_index", "Commit index.", s.node.commit_index),
         (
@@ -224,6 +234,16 @@ fn render_counters(s: &StatusSnapshot, out: &mut String) {
             s.clients_open as u64,
         ),
         ("aurora_watches", "Active watches.", s.watches as u64),
+        (
+            "aurora_snapshot_index",
+            "Index of the newest durable snapshot.",
+            k.snapshot_index,
+        ),
+        (
+            "aurora_snapshot_encode_ns_last",
+            "Loop time spent encoding the newest snapshot.",
+            k.snapshot_encode_ns_last,
+        ),
     ];
     for (name, help, value) in gauges {
         let _ = writeln!(

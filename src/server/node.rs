@@ -40,6 +40,7 @@ use crate::store::{
 use crate::transport::{Event as NetEvent, Remote, Transport};
 
 use super::peer_transport::PeerTransport;
+use super::snapshotter::Snapshotter;
 use crate::wire::{FrameBuilder, FrameHeader, FrameKind, HeaderFields};
 
 /// How often deadlines, lease expiry and the shared status are swept.
@@ -329,6 +330,7 @@ pub(super) struct NodeLoop {
     store: Store,
     limits: StoreLimits,
     wal: Wal,
+    snapshots: Snapshotter,
     transport: PeerTransport,
     desk: Desk,
     net_events: Vec<NetEvent>,
@@ -358,6 +360,7 @@ pub(super) struct Parts {
     pub node: Node,
     pub store: Store,
     pub wal: Wal,
+    pub snapshots: Snapshotter,
     pub transport: PeerTransport,
     pub clients: ClientTable,
     pub shared: Arc<Shared>,
@@ -390,6 +393,7 @@ impl NodeLoop {
             store: p.store,
             limits,
             wal: p.wal,
+            snapshots: p.snapshots,
             transport: p.transport,
             desk: Desk {
                 cfg: Arc::clone(&p.cfg),
@@ -473,6 +477,7 @@ impl NodeLoop {
     fn iterate(&mut self, now_ns: u64) -> Result<bool, String> {
         let mut worked = self.poll_peers(now_ns)?;
         worked |= self.poll_wal(now_ns)?;
+        worked |= self.poll_snapshot()?;
         worked |= self.poll_clients(now_ns);
         self.node.tick(now_ns);
         // A follower's acknowledgement waits for its persist; in memory mode (and when the WAL
@@ -632,6 +637,64 @@ impl NodeLoop {
         Ok(worked)
     }
 
+    // ---- snapshots -----------------------------------------------------------------------------
+
+    /// Starts a snapshot of the store at `applied` when one is due (see [`Snapshotter`]).
+    fn maybe_snapshot(&mut self, applied: u64) {
+        if !self.snapshots.due(applied) {
+            return;
+        }
+        let meta = match self.node.snapshot_meta(applied) {
+            Ok(meta) => meta,
+            Err(e) => {
+                tracing::warn!(index = applied, error = %e, "no snapshot taken");
+                return;
+            }
+        };
+        match self
+            .snapshots
+            .begin(&self.store, meta, || MonotonicClock.now_ns())
+        {
+            Ok(taken) => {
+                self.desk.counters.snapshot_len_bytes_last = taken.len_bytes;
+                self.desk.counters.snapshot_encode_ns_last = taken.encode_ns;
+            }
+            Err(e) => {
+                self.desk.counters.snapshot_failures += 1;
+                tracing::warn!(index = applied, error = %e, "snapshot save not started");
+            }
+        }
+    }
+
+    /// A snapshot became durable: mark it in the WAL (its old segments go once the mark is
+    /// durable) and drop the entries it covers from the consensus log.
+    fn poll_snapshot(&mut self) -> Result<bool, String> {
+        let Some(outcome) = self.snapshots.poll() else {
+            return Ok(false);
+        };
+        let durable = match outcome {
+            Ok(durable) => durable,
+            Err(e) => {
+                self.desk.counters.snapshot_failures += 1;
+                tracing::warn!(error = %e, "snapshot save failed; the log is kept until the next one");
+                return Ok(true);
+            }
+        };
+        let index = durable.position().index;
+        self.desk.counters.snapshots_saved += 1;
+        self.desk.counters.snapshot_index = index;
+        if index > self.wal.compacted().index {
+            self.wal
+                .mark_snapshot(&durable, false)
+                .map_err(|e| format!("WAL snapshot mark at {index} failed: {e}"))?;
+        }
+        if let Err(e) = self.node.compact(index) {
+            // A newer snapshot was installed meanwhile; nothing left to drop.
+            tracing::debug!(index, error = %e, "consensus log not compacted");
+        }
+        Ok(true)
+    }
+
     // ---- clients -------------------------------------------------------------------------------
 
     fn poll_clients(&mut self, now_ns: u64) -> bool {
@@ -774,9 +837,9 @@ impl NodeLoop {
                     ProposeError::Busy { .. } => ServerError::Busy,
                     ProposeError::LogFull { len, .. } => ServerError::Unavailable {
                         reason: format!(
-                            "the in-memory log is full ({len} entries, limits.max_log_bytes_in_memory) \
-                             and this release cannot compact it (snapshots are not implemented); \
-                             raise the limit and restart the cluster"
+                            "the in-memory log is full ({len} entries, limits.max_log_bytes_in_memory): \
+                             a snapshot every storage.snapshot_every_entries compacts it; lower \
+                             that or raise the limit and restart the cluster"
                         ),
                     },
                     ProposeError::TooLarge {
@@ -1092,6 +1155,9 @@ impl NodeLoop {
             self.node.applied(index);
         }
         self.node.advance();
+        if let Some(index) = applied {
+            self.maybe_snapshot(index);
+        }
         if let Some(soft) = soft {
             self.on_soft_state(soft.role, now_ns);
         }
