@@ -97,3 +97,76 @@ fn snapshots_compact_the_log_and_restart_recovers_from_them() {
     drop(client);
     check_all(&cluster);
 }
+
+#[test]
+fn a_follower_behind_the_compaction_point_installs_the_snapshot_in_chunks() {
+    let mut cluster = LocalCluster::start_with(3, DurabilityArg::Fsync, SETTINGS);
+    let leader = cluster.wait_for_leader(LEADER_WAIT);
+    let lagging = cluster
+        .ids()
+        .into_iter()
+        .find(|&id| id != leader)
+        .expect("a follower");
+    cluster.kill(lagging);
+    // Past two snapshots (every 200 entries) and past the in-memory log bound: the entries the
+    // stopped follower misses are gone from every log, so only the snapshot can bring it back.
+    // The store then encodes to well over one 32 KiB peer frame.
+    let mut client = cluster.client();
+    for i in 0..WRITES {
+        client.put(&key(i), &value(i)).unwrap_or_else(|e| {
+            cluster.fail(&format!("put {i} while node {lagging} is down: {e}"))
+        });
+    }
+    let now_leader = cluster.wait_for_leader(LEADER_WAIT);
+    let target = cluster
+        .status(now_leader)
+        .expect("leader status")
+        .commit_index;
+    drop(client);
+    cluster.start_node(lagging);
+
+    let deadline = std::time::Instant::now() + LEADER_WAIT;
+    loop {
+        let applied = cluster.status(lagging).map_or(0, |s| s.applied_index);
+        if applied >= target {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            cluster.fail(&format!(
+                "node {lagging} applied {applied} of {target} within {LEADER_WAIT:?}"
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let log = cluster.log(lagging);
+    assert!(
+        log.contains("installed the leader's snapshot"),
+        "node {lagging} caught up without installing a snapshot\n{log}"
+    );
+    assert!(
+        snapshot_files(&cluster, lagging) > 0,
+        "node {lagging} did not save the installed snapshot\n{log}"
+    );
+    let largest_bytes = std::fs::read_dir(cluster.layout.data_dir(lagging).join("snapshots"))
+        .expect("snapshot dir")
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        largest_bytes > 32 * 1024,
+        "the snapshot ({largest_bytes} bytes) fits one frame: chunking is not exercised"
+    );
+    // It serves the data from its own state.
+    let mut options = cluster.options();
+    options.endpoints = vec![cluster.client_addr(lagging)];
+    options.consistency = aurora::client::Consistency::Stale;
+    let mut client = aurora::client::Client::connect(options).expect("connect to the follower");
+    for i in (0..WRITES).step_by(7) {
+        let kv = client
+            .get(&key(i))
+            .unwrap_or_else(|e| cluster.fail(&format!("stale get {i} on node {lagging}: {e}")))
+            .unwrap_or_else(|| cluster.fail(&format!("key {i} missing on node {lagging}")));
+        assert_eq!(kv.value, value(i));
+    }
+}

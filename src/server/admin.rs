@@ -132,7 +132,7 @@ pub fn status_json(s: &StatusSnapshot) -> serde_json::Value {
 fn render_counters(s: &StatusSnapshot, out: &mut String) {
     let c = &s.client_stats;
     let k = &s.counters;
-    let counters: [(&str, &str, u64); 15] = [
+    let counters: [(&str, &str, u64); 16] = [
         (
             "aurora_clients_accepted_total",
             "Client connections accepted.",
@@ -180,13 +180,18 @@ fn render_counters(s: &StatusSnapshot, out: &mut String) {
         ),
         (
             "aurora_snapshots_refused_total",
-            "InstallSnapshot messages not handled (not implemented).",
+            "InstallSnapshot messages not sent (no bytes held) or chunks dropped (gap, malformed).",
             k.snapshots_refused,
         ),
         (
             "aurora_snapshots_saved_total",
             "Snapshots made durable by this node (log and WAL compacted up to them).",
             k.snapshots_saved,
+        ),
+        (
+            "aurora_snapshots_installed_total",
+            "Snapshots installed from a leader (this node was behind its compaction point).",
+            k.snapshots_installed,
         ),
         (
             "aurora_snapshot_failures_total",

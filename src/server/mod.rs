@@ -21,6 +21,7 @@ pub mod clients;
 mod node;
 mod peer_transport;
 pub mod protocol;
+mod snapshot_transfer;
 mod snapshotter;
 pub mod status;
 
@@ -55,8 +56,11 @@ pub struct Counters {
     pub bad_peer_messages: u64,
     /// Vote requests ignored while recovering (memory mode).
     pub votes_withheld: u64,
-    /// InstallSnapshot messages not sent or not accepted (not implemented).
+    /// InstallSnapshot messages not sent (no snapshot bytes held for them) or chunks dropped
+    /// (out of order, malformed).
     pub snapshots_refused: u64,
+    /// Snapshots installed from a leader.
+    pub snapshots_installed: u64,
     /// Snapshots made durable by this node.
     pub snapshots_saved: u64,
     /// Snapshot saves that failed (retried one interval later).
@@ -389,7 +393,7 @@ fn build_loop(
     })?;
     let limits = store_limits(c);
     let membership = membership(c).map_err(StartError::Setup)?;
-    let (store, snapshot) = match &recovered.snapshot {
+    let (store, snapshot, held) = match &recovered.snapshot {
         Some(loaded) => {
             let mut bytes = Vec::new();
             loaded
@@ -413,15 +417,16 @@ fn build_loop(
                 term: loaded.position.term,
                 membership: m,
             };
-            (store, Some(meta))
+            let held = snapshotter::HeldSnapshot {
+                meta,
+                data: bytes.into(),
+            };
+            (store, Some(meta), Some(held))
         }
-        None => (Store::new(limits), None),
+        None => (Store::new(limits), None, None),
     };
-    let snapshots = snapshotter::Snapshotter::new(
-        recovered.snapshots,
-        c.storage.snapshot_every_entries,
-        snapshot.as_ref().map_or(0, |m| m.index),
-    );
+    let snapshots =
+        snapshotter::Snapshotter::new(recovered.snapshots, c.storage.snapshot_every_entries, held);
     let wal_recovery = recovered.wal;
     let hs = wal_recovery.hard_state();
     let mut entries = Vec::new();

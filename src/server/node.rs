@@ -40,7 +40,8 @@ use crate::store::{
 use crate::transport::{Event as NetEvent, Remote, Transport};
 
 use super::peer_transport::PeerTransport;
-use super::snapshotter::Snapshotter;
+use super::snapshot_transfer::{Receiver, Shipments, CHUNKS_PER_ITERATION, CHUNK_HEADER_BYTES};
+use super::snapshotter::{HeldSnapshot, Snapshotter};
 use crate::wire::{FrameBuilder, FrameHeader, FrameKind, HeaderFields};
 
 /// How often deadlines, lease expiry and the shared status are swept.
@@ -331,6 +332,13 @@ pub(super) struct NodeLoop {
     limits: StoreLimits,
     wal: Wal,
     snapshots: Snapshotter,
+    /// Snapshots being sent to followers behind the compaction point.
+    shipments: Shipments,
+    /// A snapshot being received from the leader.
+    receiver: Receiver,
+    /// A received snapshot, restored, that the core is installing: swapped in at its persist.
+    installing: Option<(HeldSnapshot, Store)>,
+    chunk_scratch: Vec<u8>,
     transport: PeerTransport,
     desk: Desk,
     net_events: Vec<NetEvent>,
@@ -394,6 +402,10 @@ impl NodeLoop {
             limits,
             wal: p.wal,
             snapshots: p.snapshots,
+            shipments: Shipments::default(),
+            receiver: Receiver::default(),
+            installing: None,
+            chunk_scratch: Vec::new(),
             transport: p.transport,
             desk: Desk {
                 cfg: Arc::clone(&p.cfg),
@@ -478,6 +490,7 @@ impl NodeLoop {
         let mut worked = self.poll_peers(now_ns)?;
         worked |= self.poll_wal(now_ns)?;
         worked |= self.poll_snapshot()?;
+        worked |= self.send_snapshot_chunks();
         worked |= self.poll_clients(now_ns);
         self.node.tick(now_ns);
         // A follower's acknowledgement waits for its persist; in memory mode (and when the WAL
@@ -539,6 +552,7 @@ impl NodeLoop {
                 } => {
                     tracing::info!(peer = id, %reason, "peer down");
                     self.set_peer_up(id, false);
+                    self.shipments.peer_down(id);
                 }
                 _ => {}
             }
@@ -569,6 +583,7 @@ impl NodeLoop {
                 return;
             }
         };
+        let snapshot_data = decoded.snapshot_data;
         let message: InMessage<'_> = decoded.message;
         match &message {
             consensus::Message::Vote(_) if self.recovery != Recovery::Done => {
@@ -592,15 +607,46 @@ impl NodeLoop {
                     }
                 }
             }
-            consensus::Message::InstallSnapshot(_) => {
-                // Not supported by this release (see docs/PROTOCOL.md "Limits"): the log is
-                // never compacted while a follower may still need it.
-                self.desk.counters.snapshots_refused += 1;
-                tracing::warn!(
-                    peer = from,
-                    "InstallSnapshot received but not supported; dropped"
-                );
-                return;
+            consensus::Message::InstallSnapshot(s) => {
+                // Chunks are reassembled here; the core sees the snapshot once, whole and
+                // restored (a snapshot that does not restore never reaches it).
+                let bytes = match self.receiver.add(from, s, snapshot_data) {
+                    Ok(Some(bytes)) => bytes,
+                    Ok(None) => return,
+                    Err(e) => {
+                        self.desk.counters.snapshots_refused += 1;
+                        tracing::debug!(peer = from, error = %e, "snapshot chunk dropped");
+                        return;
+                    }
+                };
+                let store = match Store::restore(&mut bytes.as_slice()) {
+                    Ok(store) => store,
+                    Err(e) => {
+                        self.desk.counters.snapshots_refused += 1;
+                        tracing::warn!(peer = from, index = s.meta.index, error = %e, "a snapshot from the leader does not restore; dropped");
+                        return;
+                    }
+                };
+                if store.applied_index() != s.meta.index {
+                    self.desk.counters.snapshots_refused += 1;
+                    tracing::warn!(
+                        peer = from,
+                        index = s.meta.index,
+                        applied = store.applied_index(),
+                        "a snapshot from the leader is not at its index; dropped"
+                    );
+                    return;
+                }
+                if self.recovery == Recovery::WaitingForLeader {
+                    self.recovery = Recovery::CatchingUp {
+                        target: s.meta.index,
+                    };
+                }
+                let held = HeldSnapshot {
+                    meta: s.meta,
+                    data: bytes.into(),
+                };
+                self.installing = Some((held, store));
             }
             _ => {}
         }
@@ -684,15 +730,82 @@ impl NodeLoop {
         self.desk.counters.snapshots_saved += 1;
         self.desk.counters.snapshot_index = index;
         if index > self.wal.compacted().index {
-            self.wal
-                .mark_snapshot(&durable, false)
-                .map_err(|e| format!("WAL snapshot mark at {index} failed: {e}"))?;
+            mark_snapshot(&mut self.wal, &durable, false)?;
         }
         if let Err(e) = self.node.compact(index) {
             // A newer snapshot was installed meanwhile; nothing left to drop.
             tracing::debug!(index, error = %e, "consensus log not compacted");
         }
         Ok(true)
+    }
+
+    /// Sends up to [`CHUNKS_PER_ITERATION`] chunks of every snapshot shipment; a full send queue
+    /// or an empty pool pauses a shipment until the next iteration.
+    fn send_snapshot_chunks(&mut self) -> bool {
+        if self.shipments.active.is_empty() {
+            return false;
+        }
+        let cluster_id = self.cfg.config.cluster_id;
+        let me = self.cfg.config.node_id;
+        let mut sent = false;
+        for i in 0..self.shipments.active.len() {
+            for _ in 0..CHUNKS_PER_ITERATION {
+                let s = &self.shipments.active[i];
+                if s.done() {
+                    break;
+                }
+                let to = s.to;
+                let msg: consensus::OutMessage = consensus::Message::InstallSnapshot(s.message);
+                let Ok(mut buf) = self.transport.buffers().take() else {
+                    break;
+                };
+                let fields = HeaderFields {
+                    kind: FrameKind::Consensus(codec::kind_of(&msg)),
+                    cluster_id,
+                    from: me,
+                    to,
+                    term: msg.term(),
+                    correlation_id: 0,
+                };
+                let Ok(mut builder) = FrameBuilder::new(buf.slab_mut(), &fields) else {
+                    break;
+                };
+                let room = builder.payload_mut().len();
+                let fixed = codec::encoded_len(&msg, self.node.log(), CHUNK_HEADER_BYTES)
+                    .expect("an InstallSnapshot's length does not depend on the log");
+                if room <= fixed {
+                    // The membership alone fills a frame: this snapshot cannot travel.
+                    self.desk.counters.snapshots_refused += 1;
+                    self.shipments.active[i].next_offset = s.data.len().max(1);
+                    break;
+                }
+                let took = s.chunk_into(room - fixed, &mut self.chunk_scratch);
+                let len = match codec::encode(
+                    &msg,
+                    self.node.log(),
+                    &self.chunk_scratch,
+                    builder.payload_mut(),
+                ) {
+                    Ok((_, len)) => len,
+                    Err(e) => {
+                        tracing::warn!(peer = to, error = %e, "snapshot chunk not encoded");
+                        break;
+                    }
+                };
+                let Ok(frame_len) = builder.finish(len) else {
+                    break;
+                };
+                buf.set_len(frame_len);
+                if self.transport.send(Remote::Peer(to), buf).is_err() {
+                    self.desk.counters.peer_sends_dropped += 1;
+                    break;
+                }
+                self.shipments.active[i].next_offset += took;
+                sent = true;
+            }
+        }
+        self.shipments.retain_unfinished();
+        sent
     }
 
     // ---- clients -------------------------------------------------------------------------------
@@ -993,8 +1106,21 @@ impl NodeLoop {
         // 1. Messages: encoded straight from the log into pool slabs.
         for env in ready.messages() {
             let msg = &env.message;
-            if matches!(msg, consensus::Message::InstallSnapshot(_)) {
-                self.desk.counters.snapshots_refused += 1;
+            if let consensus::Message::InstallSnapshot(s) = msg {
+                // Sent in chunks by `send_snapshot_chunks`.
+                match self.snapshots.held() {
+                    Some(h) if h.meta.index == s.meta.index && h.meta.term == s.meta.term => {
+                        self.shipments.start(env.to, *s, &h.data);
+                    }
+                    _ => {
+                        self.desk.counters.snapshots_refused += 1;
+                        tracing::warn!(
+                            peer = env.to,
+                            index = s.meta.index,
+                            "no snapshot bytes held for an InstallSnapshot; not sent"
+                        );
+                    }
+                }
                 continue;
             }
             let Ok(mut buf) = self.transport.buffers().take() else {
@@ -1043,10 +1169,44 @@ impl NodeLoop {
         }
         // 2. Persist: append, hard state, one flush (group commit).
         if let Some(p) = ready.persist() {
-            assert!(
-                p.snapshot.is_none(),
-                "snapshots are never installed by this release"
-            );
+            if let Some(meta) = p.snapshot {
+                // The core adopted a snapshot from the leader: it must be durable, and the log
+                // after it discarded, before the persist is reported.
+                let (held, store) = self
+                    .installing
+                    .take()
+                    .filter(|(h, _)| h.meta.index == meta.index && h.meta.term == meta.term)
+                    .ok_or_else(|| {
+                        format!(
+                            "the core installs snapshot {}/{} but its bytes were not received",
+                            meta.index, meta.term
+                        )
+                    })?;
+                let durable = self
+                    .snapshots
+                    .install_blocking(meta, held.data)
+                    .map_err(|e| format!("saving the installed snapshot failed: {e}"))?;
+                mark_snapshot(&mut self.wal, &durable, true)?;
+                self.store = store;
+                self.desk.lease_deadlines.clear();
+                for lease in self.store.leases() {
+                    self.desk.lease_deadlines.insert(lease.id, u64::MAX);
+                }
+                // Events between the old and the new state are not replayed.
+                let error = ServerError::Unavailable {
+                    reason: format!(
+                        "this node installed the leader's snapshot at index {}; its watches \
+                         missed events: watch again",
+                        meta.index
+                    ),
+                };
+                for w in std::mem::take(&mut self.desk.watches) {
+                    self.desk.fail(w.conn, w.id, &error);
+                }
+                self.desk.counters.snapshots_installed += 1;
+                self.desk.counters.snapshot_index = meta.index;
+                tracing::info!(index = meta.index, "installed the leader's snapshot");
+            }
             if !p.entries.is_empty() {
                 let entries = || {
                     ready.persist_entries().map(|e| EntryRef {
@@ -1305,6 +1465,22 @@ impl NodeLoop {
         };
         self.shared.set_status(snapshot);
     }
+}
+
+/// Records a durable snapshot in the WAL; a full write buffer first lets the batch in flight land.
+fn mark_snapshot(
+    wal: &mut Wal,
+    durable: &crate::storage::DurableSnapshot,
+    discard_suffix: bool,
+) -> Result<(), String> {
+    let index = durable.position().index;
+    if wal.mark_snapshot(durable, discard_suffix).is_ok() {
+        return Ok(());
+    }
+    wal.flush(true, MonotonicClock.now_ns())
+        .and_then(|_| wal.wait_idle())
+        .and_then(|()| wal.mark_snapshot(durable, discard_suffix))
+        .map_err(|e| format!("WAL snapshot mark at {index} failed: {e}"))
 }
 
 /// How often the shared status (for `/status`) is refreshed.

@@ -217,12 +217,17 @@ mod tests {
             match receiver.add(1, &message(50), &section) {
                 Ok(Some(bytes)) => whole = Some(bytes),
                 Ok(None) => {}
-                Err(ChunkError::Gap { .. }) => assert_eq!(chunks, 3, "only the chunk after the loss"),
+                Err(ChunkError::Gap { .. }) => {
+                    assert!(chunks > 2, "only chunks after the loss")
+                }
                 Err(e) => panic!("unexpected {e}"),
             }
         }
         assert_eq!(chunks, 4);
-        assert!(whole.is_none(), "a snapshot with a lost chunk is never complete");
+        assert!(
+            whole.is_none(),
+            "a snapshot with a lost chunk is never complete"
+        );
         // The retry restarts the finished shipment from 0 and this time nothing is lost.
         shipments.start(2, message(50), &data);
         assert_eq!(shipments.active[0].next_offset, 0);

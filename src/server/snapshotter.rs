@@ -7,6 +7,10 @@
 //! Only once the writer reports the snapshot durable does the loop mark it in the WAL (whose old
 //! segments are then unlinked) and compact the consensus log up to it, so a crash at any step
 //! recovers from the previous snapshot plus the WAL tail.
+//!
+//! The encoded bytes of the newest durable snapshot stay in memory (one copy, shared with the
+//! writer) so a leader can ship them to a follower behind the compaction point
+//! ([`super::snapshot_transfer`]).
 
 use std::io::Cursor;
 use std::sync::Arc;
@@ -14,6 +18,13 @@ use std::sync::Arc;
 use crate::consensus::SnapshotMeta;
 use crate::storage::{DurableSnapshot, LogPosition, SnapshotError, SnapshotStore};
 use crate::store::Store;
+
+/// A snapshot's bytes as this node holds them.
+#[derive(Debug, Clone)]
+pub(super) struct HeldSnapshot {
+    pub meta: SnapshotMeta,
+    pub data: Arc<[u8]>,
+}
 
 /// Schedules snapshot saves and remembers the newest snapshot.
 #[derive(Debug)]
@@ -23,7 +34,9 @@ pub(super) struct Snapshotter {
     /// Index of the last snapshot taken (saved or being saved); 0 for none.
     taken_index: u64,
     /// The snapshot being saved.
-    saving: Option<SnapshotMeta>,
+    saving: Option<HeldSnapshot>,
+    /// The newest durable snapshot.
+    held: Option<HeldSnapshot>,
 }
 
 /// What a save cost, for `/status`.
@@ -35,8 +48,8 @@ pub(super) struct Taken {
 }
 
 impl Snapshotter {
-    /// `recovered_index` is the index of the snapshot recovered at start-up (0: none).
-    pub fn new(store: SnapshotStore, every_entries: u64, recovered_index: u64) -> Self {
+    /// `held` is the snapshot recovered at start-up, if any.
+    pub fn new(store: SnapshotStore, every_entries: u64, held: Option<HeldSnapshot>) -> Self {
         assert!(
             every_entries > 0,
             "snapshot_every_entries is validated >= 1"
@@ -44,8 +57,9 @@ impl Snapshotter {
         Self {
             store,
             every_entries,
-            taken_index: recovered_index,
+            taken_index: held.as_ref().map_or(0, |h| h.meta.index),
             saving: None,
+            held,
         }
     }
 
@@ -84,7 +98,7 @@ impl Snapshotter {
             .begin_save(position, membership, Cursor::new(Arc::clone(&data)))?;
         self.taken_index = meta.index;
         let len_bytes = data.len() as u64;
-        self.saving = Some(meta);
+        self.saving = Some(HeldSnapshot { meta, data });
         Ok(Taken {
             index: meta.index,
             len_bytes,
@@ -97,8 +111,41 @@ impl Snapshotter {
         let outcome = self.store.poll()?;
         let saved = self.saving.take().expect("a save was in progress");
         if let Ok(durable) = &outcome {
-            assert_eq!(durable.position().index, saved.index);
+            assert_eq!(durable.position().index, saved.meta.index);
+            self.held = Some(saved);
         }
         Some(outcome)
+    }
+
+    /// The newest durable snapshot this node holds.
+    pub fn held(&self) -> Option<&HeldSnapshot> {
+        self.held.as_ref()
+    }
+
+    /// Saves a snapshot installed from the leader and waits until it is durable. Blocks the loop
+    /// for one snapshot write (temp file, fsync, rename, fsync directory): the core may not be
+    /// told the install is persisted before, and this happens only on a follower that is behind
+    /// anyway. A periodic save in progress is waited for first and superseded.
+    pub fn install_blocking(
+        &mut self,
+        meta: SnapshotMeta,
+        data: Arc<[u8]>,
+    ) -> Result<DurableSnapshot, SnapshotError> {
+        if self.saving.take().is_some() {
+            // Its outcome no longer matters: the installed snapshot is newer.
+            let _ = self.store.wait();
+        }
+        let mut membership = Vec::with_capacity(meta.membership.encoded_len());
+        meta.membership.encode(&mut membership);
+        let position = LogPosition {
+            index: meta.index,
+            term: meta.term,
+        };
+        self.store
+            .begin_save(position, membership, Cursor::new(Arc::clone(&data)))?;
+        let durable = self.store.wait().expect("a save was just started")?;
+        self.taken_index = meta.index;
+        self.held = Some(HeldSnapshot { meta, data });
+        Ok(durable)
     }
 }
