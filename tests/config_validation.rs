@@ -571,6 +571,7 @@ fn unrelated_and_reserved_environment_variables_are_ignored() {
         ("PATH", "/usr/bin"),
         ("AURORA_CONFIG", "/etc/aurora/node.toml"),
         ("AURORA_LOG", "debug"),
+        ("AURORA_ENDPOINTS", "127.0.0.1:2379"),
     ];
     assert!(parse_with(BASE, &vars, &[]).is_ok());
 }

@@ -31,10 +31,22 @@ pub struct TransportArgs {
     pub blocks: u64,
 }
 
+/// `aurora bench` alone benchmarks a running cluster ([`super::bench_cluster`]); a subcommand
+/// names another benchmark.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub kind: Option<BenchKind>,
+    #[command(flatten)]
+    pub cluster: super::bench_cluster::ClusterBenchArgs,
+}
+
 /// Runs a benchmark; returns the process exit code.
-pub fn run(kind: BenchKind) -> i32 {
-    match kind {
-        BenchKind::Transport(args) => transport(&args),
+pub fn run(args: BenchArgs) -> i32 {
+    match args.kind {
+        None => super::bench_cluster::run(&args.cluster),
+        Some(BenchKind::Transport(args)) => transport(&args),
     }
 }
 

@@ -25,8 +25,9 @@ use super::keys::{KeyKind, Keys};
 pub const ENV_PREFIX: &str = "AURORA_";
 
 /// `AURORA_*` variables that are not configuration keys: the path of the file itself and the log
-/// filter, which the daemon reads before there is a configuration.
-pub const RESERVED_ENV: &[&str] = &["AURORA_CONFIG", "AURORA_LOG"];
+/// filter, which the daemon reads before there is a configuration, and the client CLI's endpoint
+/// list, which a user exports for `aurora put` and must not make `aurora serve` fail.
+pub const RESERVED_ENV: &[&str] = &["AURORA_CONFIG", "AURORA_LOG", "AURORA_ENDPOINTS"];
 
 /// One step of a key path.
 #[derive(Debug, Clone, PartialEq, Eq)]

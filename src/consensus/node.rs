@@ -606,6 +606,31 @@ impl Node {
         Ok(())
     }
 
+    /// The host learned that `id` may have lost its log — a node of a `memory`-durability cluster
+    /// reconnected, possibly after a restart that emptied it (storage keeps only term and vote). The
+    /// leader forgets what `id` acknowledged and probes it from the end of the log, so the
+    /// follower's rejection walks `next` back to what it really holds; without this, rejections at
+    /// or below the remembered `matched` are treated as stale and the follower never catches up.
+    ///
+    /// Safe at any time: `matched` only feeds commit decisions, and the commit index never goes
+    /// back, so lowering it can only delay commits. Lease and ReadIndex evidence is kept. A no-op
+    /// unless this node leads and `id` is a member.
+    pub fn reset_progress(&mut self, id: NodeId) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let last = self.log.last_index();
+        let window = self.cfg.max_inflight_appends;
+        if let Some(p) = self.progress.iter_mut().find(|p| p.id == id) {
+            let kept = *p;
+            *p = Progress::new(id, last, window);
+            p.recent_active = kept.recent_active;
+            p.acked_ctx_ns = kept.acked_ctx_ns;
+            p.acked_seq = kept.acked_seq;
+        }
+        self.assert_invariants();
+    }
+
     /// The host made the write of the [`Persist`] numbered `id` (and every earlier one) durable.
     /// Releases the messages that waited for it and lets the leader count its own log.
     pub fn persisted(&mut self, id: PersistId) {

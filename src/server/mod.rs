@@ -1,1 +1,451 @@
-//! (landing with its issue)
+//! A node: consensus + store + storage on one loop thread, peers over `tcp_uring`, clients on their
+//! own port in the same wire format ([`protocol`], docs/PROTOCOL.md), admin HTTP on its own
+//! thread ([`admin`]).
+//!
+//! ```text
+//!  thread aurora-node-N   NodeLoop: tcp_uring peers + epoll clients + WAL io_uring, one wait
+//!  thread aurora-admin-N  tiny_http: /metrics (HDR quantiles), /status (JSON), /health
+//! ```
+//!
+//! Placement v1 of DESIGN.md §3 with one shard: the loop that runs consensus also terminates
+//! clients, so a request reaches the log with no thread hop (on the 2-core machines this runs on,
+//! every hop is a wake-up). Client shards forwarding through mailboxes are not built yet.
+//!
+//! Peer frames must fit one transport slab ([`ServerConfig::peer_slab_bytes`]), so one request —
+//! key, value and encoding — may be at most [`ServerConfig::max_entry_bytes`]; a larger one gets
+//! `TooLarge` naming both numbers. InstallSnapshot is not implemented: the log is never compacted
+//! (`snapshot_every_entries` is not acted on), so a lagging follower always catches up from the log.
+
+pub mod admin;
+pub mod clients;
+mod node;
+pub mod protocol;
+pub mod status;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use crate::config::{Config, Durability, Role as MemberRole};
+use crate::consensus::{
+    Entry, HardState, Membership, Node, NodeConfig, Restored, SnapshotMeta, VoterGroup,
+    MAX_INFLIGHT_APPENDS,
+};
+use crate::metrics::{CoreMetrics, Registry, ShardMetrics};
+use crate::runtime::{Clock, MonotonicClock};
+use crate::storage::{recover, StorageOptions};
+use crate::store::{Store, StoreLimits};
+use crate::transport::handshake::ClusterSecret;
+use crate::transport::tcp_uring::{TcpUring, TcpUringConfig};
+use crate::wire::HEADER_LEN;
+
+use node::{entry_kind_from_byte, NodeLoop, Parts, Recovery};
+
+/// Counters the loop keeps (plain integers on its thread; published with the status).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub errors_answered: u64,
+    /// Answers for connections that had closed.
+    pub answers_dropped: u64,
+    pub bad_peer_messages: u64,
+    /// Vote requests ignored while recovering (memory mode).
+    pub votes_withheld: u64,
+    /// InstallSnapshot messages not sent or not accepted (not implemented).
+    pub snapshots_refused: u64,
+    /// Consensus messages not sent (no slab, not connected, queue full): Raft retries them.
+    pub peer_sends_dropped: u64,
+    pub leases_expired: u64,
+}
+
+/// Smallest and largest pool slab for peer frames. A slab holds the largest peer frame; the
+/// transport's pool needs about `2 × slab / 56` slabs of reassembly headroom, so the pool grows
+/// with the square of the slab size: 32 KiB slabs make a ~40 MiB pool per node.
+const PEER_SLAB_BYTES_MIN: usize = 16 * 1024;
+const PEER_SLAB_BYTES_MAX: usize = 32 * 1024;
+/// Entries per AppendEntries: bounded so the per-entry headers (13 B each) leave room in a slab.
+const MAX_BATCH_ENTRIES: usize = 128;
+const APPEND_HEADER_BYTES: usize = 6 * 8 + 4;
+const ENTRY_HEADER_BYTES: usize = 8 + 1 + 4;
+
+/// The validated configuration plus what the server derives from it once.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub config: Config,
+    /// Slab size of the peer transport: the largest peer frame.
+    pub peer_slab_bytes: usize,
+    /// The largest store request (one log entry) the node accepts.
+    pub max_entry_bytes: usize,
+    /// Requests one connection may have outstanding.
+    pub client_queue_depth: u64,
+    /// Bound on pending writes and reads across connections.
+    pub max_pending_requests: usize,
+    pub heartbeat_interval_ns: u64,
+    pub election_timeout_ns: u64,
+}
+
+impl ServerConfig {
+    pub fn new(config: Config) -> Self {
+        let frame = usize::try_from(config.limits.max_frame_bytes).unwrap_or(usize::MAX);
+        let peer_slab_bytes = frame
+            .checked_next_power_of_two()
+            .unwrap_or(PEER_SLAB_BYTES_MAX)
+            .clamp(PEER_SLAB_BYTES_MIN, PEER_SLAB_BYTES_MAX);
+        let max_entry_bytes = peer_slab_bytes
+            - HEADER_LEN
+            - APPEND_HEADER_BYTES
+            - ENTRY_HEADER_BYTES * MAX_BATCH_ENTRIES;
+        Self {
+            peer_slab_bytes,
+            max_entry_bytes,
+            client_queue_depth: config.limits.client_queue_depth.max(1),
+            max_pending_requests: 65_536,
+            heartbeat_interval_ns: config.timing.heartbeat_interval_ms * 1_000_000,
+            election_timeout_ns: config.timing.election_timeout_min_ms * 1_000_000,
+            config,
+        }
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot recover storage in {dir}: {source}")]
+    Storage {
+        dir: String,
+        #[source]
+        source: crate::storage::StorageError,
+    },
+    #[error("{0}")]
+    Setup(String),
+    #[error("cannot bind the {what} port {addr}: {source}; is another process using it?")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running node; dropping it without [`RunningServer::shutdown`] leaves the threads running.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub node_id: u64,
+    pub client_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    node_thread: Option<JoinHandle<Result<(), String>>>,
+    admin_thread: Option<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Asks the loop and the admin thread to stop (returns at once).
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
+    /// Whether the node loop has exited (stopped or failed).
+    pub fn is_finished(&self) -> bool {
+        self.node_thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Stops the node and waits for its threads. Returns the loop's error if it failed.
+    pub fn shutdown(mut self) -> Result<(), String> {
+        self.request_stop();
+        self.join()
+    }
+
+    /// Waits for the node to stop (after [`RunningServer::request_stop`] or a failure).
+    pub fn join(&mut self) -> Result<(), String> {
+        let result = match self.node_thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err("node loop panicked".to_owned())),
+            None => Ok(()),
+        };
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.admin_thread.take() {
+            let _ = t.join();
+        }
+        result
+    }
+}
+
+fn store_limits(config: &Config) -> StoreLimits {
+    let clamp32 = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    StoreLimits {
+        max_key_bytes: clamp32(config.limits.max_key_bytes),
+        max_value_bytes: clamp32(config.limits.max_value_bytes),
+        max_txn_ops: clamp32(config.limits.max_txn_ops),
+        ..StoreLimits::default()
+    }
+}
+
+fn membership(config: &Config) -> Result<Membership, String> {
+    let voters: Vec<u64> = config.voters().map(|m| m.id).collect();
+    let learners: Vec<u64> = config
+        .members
+        .iter()
+        .filter(|m| m.role == MemberRole::Learner)
+        .map(|m| m.id)
+        .collect();
+    let group = VoterGroup::new(
+        &voters,
+        config.quorum.election(),
+        config.quorum.replication(),
+    )
+    .map_err(|e| format!("invalid voter set: {e}"))?;
+    Membership::new(group, &learners).map_err(|e| format!("invalid membership: {e}"))
+}
+
+fn node_config(cfg: &ServerConfig, membership: Membership) -> NodeConfig {
+    let c = &cfg.config;
+    let mut n = NodeConfig::new(c.node_id, membership);
+    let ms = 1_000_000;
+    n.election_timeout_min_ns = c.timing.election_timeout_min_ms * ms;
+    n.election_timeout_max_ns = c.timing.election_timeout_max_ms * ms;
+    n.heartbeat_interval_ns = c.timing.heartbeat_interval_ms * ms;
+    // Drift over one election timeout, from the parts-per-million bound (at least 1 ms).
+    n.max_clock_drift_ns = (n.election_timeout_min_ns / 1_000_000 * c.timing.max_clock_drift_ppm)
+        .max(ms)
+        .min(n.election_timeout_min_ns / 2);
+    n.max_inflight_appends = usize::try_from(c.limits.pipeline_window)
+        .unwrap_or(MAX_INFLIGHT_APPENDS)
+        .clamp(1, MAX_INFLIGHT_APPENDS);
+    n.max_batch_entries = usize::try_from(c.limits.max_batch_entries)
+        .unwrap_or(MAX_BATCH_ENTRIES)
+        .clamp(1, MAX_BATCH_ENTRIES);
+    n.max_batch_bytes = cfg.max_entry_bytes;
+    n
+}
+
+fn peer_transport(cfg: &ServerConfig) -> Result<TcpUring, String> {
+    let c = &cfg.config;
+    let secret =
+        ClusterSecret::new(c.secret.as_bytes()).map_err(|e| format!("cluster secret: {e}"))?;
+    let mut t = TcpUringConfig::new(c.node_id, c.cluster_id, secret);
+    t.listen_addr = Some(c.this_member().peer_addr);
+    for m in &c.members {
+        if m.id > c.node_id {
+            t.dial.push((m.id, m.peer_addr));
+        } else if m.id < c.node_id {
+            t.accept_from.push(m.id);
+        }
+    }
+    t.slab_bytes = cfg.peer_slab_bytes;
+    t.recv_buffers = 64;
+    t.pool_slabs = 64 + 2 * (cfg.peer_slab_bytes / HEADER_LEN + 1) + 256;
+    t.max_connections = u16::try_from(c.members.len() * 2 + 4).unwrap_or(u16::MAX);
+    t.send_queue_frames = 256;
+    t.backoff_min_ms = c.timing.reconnect_backoff_ms.max(1);
+    t.backoff_max_ms = t.backoff_min_ms.max(1_000);
+    TcpUring::new(t).map_err(|e| format!("peer transport on {}: {e}", c.this_member().peer_addr))
+}
+
+/// Starts a node from its validated configuration: recovers storage, binds the peer, client and
+/// admin ports, and runs the loop on its own thread. Returns once every port is bound.
+pub fn start(config: Config) -> Result<RunningServer, StartError> {
+    if config.transport != crate::config::TransportKind::TcpUring {
+        return Err(StartError::Setup(format!(
+            "transport = \"{}\" is not served by this release's node (the {} transport exists \
+             only as a transport module); set transport = \"tcp_uring\" (e.g. --set \
+             transport=tcp_uring)",
+            config.transport, config.transport
+        )));
+    }
+    if config.runtime.shards > 1 {
+        tracing::warn!(
+            shards = config.runtime.shards,
+            "runtime.shards > 1: this release runs consensus, store and clients on one thread; \
+             the extra shards are not started"
+        );
+    }
+    let cfg = Arc::new(ServerConfig::new(config));
+    let node_id = cfg.config.node_id;
+    let admin_addr = cfg.config.this_member().admin_addr;
+    let admin_server = tiny_http::Server::http(admin_addr).map_err(|e| StartError::Bind {
+        what: "admin",
+        addr: admin_addr,
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let admin_addr = admin_server.server_addr().to_ip().unwrap_or(admin_addr);
+    let stop = Arc::new(AtomicBool::new(false));
+    let shared = Arc::new(status::Shared::default());
+    let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+    let thread_cfg = Arc::clone(&cfg);
+    let thread_stop = Arc::clone(&stop);
+    let thread_shared = Arc::clone(&shared);
+    let node_thread = std::thread::Builder::new()
+        .name(format!("aurora-node-{node_id}"))
+        .spawn(move || {
+            let setup = build_loop(thread_cfg, thread_shared, thread_stop);
+            match setup {
+                Ok((node_loop, client_addr, metrics_link)) => {
+                    let _ = ready_tx.send(Ok((client_addr, metrics_link)));
+                    node_loop.run().inspect_err(|e| {
+                        tracing::error!(node = node_id, error = %e, "node loop failed");
+                    })
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    let _ = ready_tx.send(Err(e));
+                    Err(message)
+                }
+            }
+        })
+        .map_err(|e| StartError::Setup(format!("cannot spawn the node thread: {e}")))?;
+    let (client_addr, metrics_link) = match ready_rx.recv() {
+        Ok(Ok(ready)) => ready,
+        Ok(Err(e)) => {
+            let _ = node_thread.join();
+            return Err(e);
+        }
+        Err(_) => {
+            let _ = node_thread.join();
+            return Err(StartError::Setup(
+                "the node thread died during start-up".into(),
+            ));
+        }
+    };
+    let admin_stop = Arc::clone(&stop);
+    let admin_thread = std::thread::Builder::new()
+        .name(format!("aurora-admin-{node_id}"))
+        .spawn(move || admin::serve(admin_server, shared, metrics_link, admin_stop))
+        .map_err(|e| StartError::Setup(format!("cannot spawn the admin thread: {e}")))?;
+    tracing::info!(node = node_id, %client_addr, %admin_addr, "node started");
+    Ok(RunningServer {
+        node_id,
+        client_addr,
+        admin_addr,
+        stop,
+        node_thread: Some(node_thread),
+        admin_thread: Some(admin_thread),
+    })
+}
+
+type Built = (NodeLoop, SocketAddr, admin::MetricsLink);
+
+/// Builds everything the loop owns, on the loop's thread (the io_uring rings are single-issuer
+/// and the pools are first touched here).
+fn build_loop(
+    cfg: Arc<ServerConfig>,
+    shared: Arc<status::Shared>,
+    stop: Arc<AtomicBool>,
+) -> Result<Built, StartError> {
+    let c = &cfg.config;
+    let options = StorageOptions::from_config(c.durability, &c.storage);
+    let recovered = recover(&c.data_dir, &options).map_err(|source| StartError::Storage {
+        dir: c.data_dir.display().to_string(),
+        source,
+    })?;
+    let limits = store_limits(c);
+    let membership = membership(c).map_err(StartError::Setup)?;
+    let (store, snapshot) = match &recovered.snapshot {
+        Some(loaded) => {
+            let mut data = loaded
+                .open_data()
+                .map_err(|e| StartError::Setup(format!("snapshot: {e}")))?;
+            let store = Store::restore(&mut data)
+                .map_err(|e| StartError::Setup(format!("snapshot restore: {e}")))?;
+            let (m, _) = Membership::decode(&loaded.membership)
+                .map_err(|e| StartError::Setup(format!("snapshot membership: {e}")))?;
+            let meta = SnapshotMeta {
+                index: loaded.position.index,
+                term: loaded.position.term,
+                membership: m,
+            };
+            (store, Some(meta))
+        }
+        None => (Store::new(limits), None),
+    };
+    let wal_recovery = recovered.wal;
+    let hs = wal_recovery.hard_state();
+    let mut entries = Vec::new();
+    for e in wal_recovery.entries() {
+        let e = e.map_err(|e| StartError::Setup(format!("WAL replay: {e}")))?;
+        let kind = entry_kind_from_byte(e.kind).ok_or_else(|| {
+            StartError::Setup(format!("WAL entry {} has unknown kind {}", e.index, e.kind))
+        })?;
+        entries.push(Entry {
+            term: e.term,
+            index: e.index,
+            kind,
+            payload: e.data,
+        });
+    }
+    // Storage keeps term and vote in memory mode but not the log: a node that was part of the
+    // cluster before (term > 0) comes back empty and must catch up before it votes.
+    let recovering = c.durability == Durability::Memory && hs.term > 0;
+    let restored = Restored {
+        hard_state: HardState {
+            term: hs.term,
+            vote: hs.vote,
+            commit: hs.commit,
+        },
+        snapshot,
+        entries,
+    };
+    let wal = wal_recovery
+        .start()
+        .map_err(|e| StartError::Setup(format!("WAL start: {e}")))?;
+    let now_ns = MonotonicClock.now_ns();
+    let seed = u64::from_le_bytes(
+        crate::transport::handshake::fresh_nonce()
+            .map_err(|e| StartError::Setup(format!("random seed: {e}")))?[..8]
+            .try_into()
+            .expect("nonce has at least 8 bytes"),
+    );
+    let node = Node::new(node_config(&cfg, membership), restored, now_ns, seed)
+        .map_err(|e| StartError::Setup(format!("consensus: {e}")))?;
+    let transport = peer_transport(&cfg).map_err(StartError::Setup)?;
+    let client_addr = c.this_member().client_addr;
+    let max_frame = usize::try_from(c.limits.max_frame_bytes).unwrap_or(usize::MAX);
+    let clients = clients::ClientTable::bind(
+        client_addr,
+        c.cluster_id,
+        usize::try_from(c.limits.max_clients)
+            .unwrap_or(usize::MAX)
+            .max(1),
+        max_frame,
+        2 * max_frame,
+    )
+    .map_err(|source| StartError::Bind {
+        what: "client",
+        addr: client_addr,
+        source,
+    })?;
+    let bound_client_addr = clients.local_addr();
+    let peers: Vec<u64> = c
+        .members
+        .iter()
+        .map(|m| m.id)
+        .filter(|&id| id != c.node_id)
+        .collect();
+    let mut registry = Registry::new();
+    let core_metrics = CoreMetrics::register(&mut registry, &peers)
+        .map_err(|e| StartError::Setup(format!("metrics: {e}")))?;
+    let schema = registry.finish();
+    let (metrics, link) = ShardMetrics::new(&schema);
+    let node_loop = NodeLoop::new(Parts {
+        cfg: Arc::clone(&cfg),
+        node,
+        store,
+        wal,
+        transport,
+        clients,
+        shared,
+        stop,
+        metrics,
+        core_metrics,
+        recovery: if recovering {
+            Recovery::WaitingForLeader
+        } else {
+            Recovery::Done
+        },
+    });
+    Ok((
+        node_loop,
+        bound_client_addr,
+        admin::MetricsLink { schema, link },
+    ))
+}

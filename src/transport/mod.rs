@@ -53,10 +53,13 @@
 //! duplication or reordering — which is what the simulator uses it for.
 
 pub mod bench;
+pub mod dpdk;
 mod events;
 pub mod handshake;
 pub mod mem;
 mod pool;
+#[cfg(feature = "rdma")]
+pub mod rdma;
 mod stats;
 pub mod tcp_uring;
 
