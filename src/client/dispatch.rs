@@ -173,8 +173,9 @@ impl Client {
         Ok(self.submit_op(op, seq))
     }
 
-    /// Asks the connected node for its view of the cluster (any node answers, leader or not).
-    pub fn submit_status(&mut self) -> Ticket {
+    /// Asks the connected node for its view of the cluster (any node answers, leader or not);
+    /// [`Client::status`] waits for it.
+    fn submit_status(&mut self) -> Ticket {
         self.submit_op(RequestOp::Status, None)
     }
 
