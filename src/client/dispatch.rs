@@ -281,6 +281,25 @@ impl Client {
         }
     }
 
+    /// Closes the session (if a write opened one), so the store forgets its cached answers now
+    /// rather than when it evicts the least recently used session. Requests still in flight keep
+    /// it open; the next write opens a new one.
+    pub fn close_session(&mut self) -> Result<(), ClientError> {
+        if self.session.is_none() || self.in_flight() > 0 {
+            return Ok(());
+        }
+        match self.call(Command::CloseSession)? {
+            (_, Reply::SessionClosed) => {
+                self.session = None;
+                Ok(())
+            }
+            (_, other) => Err(ClientError::UnexpectedReply {
+                expected: "a closed session",
+                got: format!("{other:?}"),
+            }),
+        }
+    }
+
     fn register_session(&mut self) -> Result<(), ClientError> {
         let mut bytes = Vec::new();
         let request = Request {
