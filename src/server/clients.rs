@@ -81,9 +81,12 @@ const WAKE_TOKEN: u64 = u64::MAX - 1;
 const ACCEPTS_PER_POLL: usize = 64;
 /// epoll events reaped per poll.
 const EVENTS_PER_POLL: usize = 256;
-/// Request bytes staged per poll; past this, sockets are read again at the next poll (epoll is
-/// level-triggered), so one burst cannot make the staging area grow without bound.
-const STAGING_BUDGET_BYTES: usize = 4 << 20;
+/// Request bytes and requests staged per poll; past either, sockets are read again at the next
+/// poll (epoll is level-triggered). This bounds the staging area and, as important, the work one
+/// loop iteration does before the node ticks again: a burst of thousands of requests must not
+/// delay heartbeats past an election timeout.
+const STAGING_BUDGET_BYTES: usize = 256 << 10;
+const REQUESTS_PER_POLL: usize = 256;
 
 /// The client connection table.
 pub struct ClientTable {
@@ -315,7 +318,9 @@ impl ClientTable {
         let max_frame = self.max_frame_bytes;
         // Bounded: each pass either reads bytes into a buffer that has room, or stops.
         for _ in 0..64 {
-            if self.staging.len() >= STAGING_BUDGET_BYTES {
+            if self.staging.len() >= STAGING_BUDGET_BYTES
+                || self.incoming.len() >= REQUESTS_PER_POLL
+            {
                 break;
             }
             let Some(conn) = self.conns[slot].as_mut() else {
