@@ -1,5 +1,5 @@
 //! Build script. Compiles the DPDK C shim and its bindings when feature `dpdk` is on (see native/),
-//! and the RDMA verbs shim when feature `rdma` is on (see src/transport/rdma/shim.c).
+//! and the verbs/rdma_cm shim when feature `rdma` is on (src/transport/rdma/shim.c).
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     #[cfg(feature = "dpdk")]

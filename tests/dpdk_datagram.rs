@@ -18,8 +18,8 @@ fn pair_with(cfg_a: DatagramConfig, cfg_b: DatagramConfig) -> (Node, Node, LinkP
     let (pa, pb) = LinkPort::pair(MTU_FRAME, 1024);
     // Keep handles on each end's fault knobs: clones share the link.
     let (ka, kb) = (pa.knobs(), pb.knobs());
-    let a = DatagramTransport::new(pa, cfg_a).unwrap();
-    let b = DatagramTransport::new(pb, cfg_b).unwrap();
+    let a = DatagramTransport::new(vec![pa], cfg_a).unwrap();
+    let b = DatagramTransport::new(vec![pb], cfg_b).unwrap();
     (a, b, ka, kb)
 }
 
@@ -109,11 +109,11 @@ fn sends_before_the_session_is_up_or_past_the_window_hand_the_buffer_back() {
 #[test]
 fn lossy_link_and_the_test_drop_knob_still_deliver_everything_once_in_order() {
     let mut cfg_a = config(1, &[2]);
-    cfg_a.test_drop_every_nth_tx = 7;
+    cfg_a.test_drop_one_in = 7;
     let mut clock = Clock(0);
     let (mut a, mut b, _ka, kb) = pair_with(cfg_a, config(2, &[1]));
     connect(&mut clock, &mut a, &mut b);
-    kb.set_drop_every(5); // acks from b are lost too
+    kb.set_loss_one_in(5); // acks from b are lost too
     let mut got = Vec::new();
     let mut next = 0u64;
     for _ in 0..20_000 {
@@ -295,11 +295,11 @@ fn a_restarted_peer_is_reported_down_then_up() {
     let mut clock = Clock(0);
     let (pa, pb) = LinkPort::pair(MTU_FRAME, 1024);
     let pb2 = pb.knobs();
-    let mut a = DatagramTransport::new(pa, config(1, &[2])).unwrap();
-    let mut b = DatagramTransport::new(pb, config(2, &[1])).unwrap();
+    let mut a = DatagramTransport::new(vec![pa], config(1, &[2])).unwrap();
+    let mut b = DatagramTransport::new(vec![pb], config(2, &[1])).unwrap();
     connect(&mut clock, &mut a, &mut b);
     drop(b);
-    let mut b = DatagramTransport::new(pb2, config(2, &[1])).unwrap();
+    let mut b = DatagramTransport::new(vec![pb2], config(2, &[1])).unwrap();
     let (sa, sb) = pump(&mut clock, &mut a, &mut b, 300);
     assert_eq!(
         sa,
@@ -331,4 +331,115 @@ fn a_consumer_that_stops_polling_is_backpressure_not_growth() {
         got.extend(received(&seen(&mut eb)));
     }
     assert_eq!(got, (0..32).collect::<Vec<_>>());
+}
+
+fn big(node: u64, peer: u64, slab_bytes: usize) -> DatagramConfig {
+    let mut cfg = config(node, &[peer]);
+    cfg.slab_bytes = slab_bytes;
+    cfg.max_payload_len_bytes = 16 * 1024;
+    cfg
+}
+
+#[test]
+fn frames_longer_than_a_datagram_are_segmented_and_survive_loss() {
+    let mut clock = Clock(0);
+    let (mut a, mut b, ka, _) = pair_with(big(1, 2, 8192), big(2, 1, 8192));
+    connect(&mut clock, &mut a, &mut b);
+    ka.set_loss_one_in(4);
+    let payload: Vec<u8> = (0..7000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let mut got = Vec::new();
+    let mut next = 0u64;
+    for _ in 0..5_000 {
+        if next < 20 {
+            if let Err(e) = a.send(Remote::Peer(2), frame(&a, 1, 2, next, &payload)) {
+                assert!(matches!(e.kind, SendErrorKind::QueueFull { .. }), "{e}");
+            } else {
+                next += 1;
+            }
+        }
+        let (sa, sb) = pump(&mut clock, &mut a, &mut b, 1);
+        assert!(
+            !sa.iter().any(|s| matches!(s, Seen::Down(..))),
+            "{sa:?} after {got:?} {:?} {:?}",
+            a.datagram_stats(),
+            b.datagram_stats()
+        );
+        for s in sb {
+            if let Seen::Received(_, corr, bytes) = s {
+                assert_eq!(bytes, payload, "frame {corr} reassembled intact");
+                got.push(corr);
+            }
+        }
+        if got.len() == 20 {
+            break;
+        }
+    }
+    assert_eq!(got, (0..20).collect::<Vec<_>>());
+    assert!(a.retransmitted_frames() > 0);
+}
+
+#[test]
+fn a_frame_larger_than_the_receivers_slab_is_dropped_and_counted_and_the_next_one_arrives() {
+    let mut clock = Clock(0);
+    let (mut a, mut b, _, _) = pair_with(big(1, 2, 8192), big(2, 1, 2048));
+    connect(&mut clock, &mut a, &mut b);
+    a.send(Remote::Peer(2), frame(&a, 1, 2, 1, &[1u8; 3000]))
+        .unwrap();
+    a.send(Remote::Peer(2), frame(&a, 1, 2, 2, &[2u8; 1000]))
+        .unwrap();
+    let (sa, sb) = pump(&mut clock, &mut a, &mut b, 5);
+    assert_eq!(received(&sb), [2]);
+    assert_eq!(b.datagram_stats().bad_frame, 1);
+    assert_eq!(
+        b.stats()
+            .rejected(aurora::transport::RejectReason::Oversize),
+        1
+    );
+    assert_eq!(sa.iter().filter(|s| matches!(s, Seen::Sent(_))).count(), 2);
+    assert_eq!(b.buffers().free_count(), b.buffers().slab_count());
+}
+
+#[test]
+fn a_node_with_one_port_per_peer_learns_which_port_reaches_whom() {
+    // A memif-style mesh: node 1 has a link to 2 and a link to 3; 2 and 3 have one each, so they
+    // never hear of each other and only 1 can reach both.
+    let (p12, p21) = LinkPort::pair(MTU_FRAME, 1024);
+    let (p13, p31) = LinkPort::pair(MTU_FRAME, 1024);
+    let mut n1 = DatagramTransport::new(vec![p12, p13], config(1, &[2, 3])).unwrap();
+    let mut n2 = DatagramTransport::new(vec![p21], config(2, &[1])).unwrap();
+    let mut n3 = DatagramTransport::new(vec![p31], config(3, &[1])).unwrap();
+    let mut clock = Clock(0);
+    let mut events: Vec<Event> = Vec::with_capacity(64);
+    let mut seen_by = [Vec::new(), Vec::new(), Vec::new()];
+    let mut round = |n1: &mut Node, n2: &mut Node, n3: &mut Node, seen_by: &mut [Vec<Seen>; 3]| {
+        let now = clock.step(10_000);
+        for (i, n) in [n1, n2, n3].into_iter().enumerate() {
+            n.poll(now, &mut events).unwrap();
+            seen_by[i].extend(seen(&mut events));
+        }
+    };
+    for _ in 0..5 {
+        round(&mut n1, &mut n2, &mut n3, &mut seen_by);
+    }
+    assert_eq!(
+        seen_by[0],
+        [Seen::Up(Remote::Peer(2)), Seen::Up(Remote::Peer(3))]
+    );
+    // Before learning, node 1's SYNs to 3 also went out on the link to 2 (dropped there).
+    let misrouted_before = n2.datagram_stats().packet_drops(Drop::NotForUs);
+    n1.send(Remote::Peer(3), frame(&n1, 1, 3, 30, b"to three"))
+        .unwrap();
+    n1.send(Remote::Peer(2), frame(&n1, 1, 2, 20, b"to two"))
+        .unwrap();
+    n3.send(Remote::Peer(1), frame(&n3, 3, 1, 31, b"from three"))
+        .unwrap();
+    for _ in 0..5 {
+        round(&mut n1, &mut n2, &mut n3, &mut seen_by);
+    }
+    assert_eq!(received(&seen_by[1]), [20]);
+    assert_eq!(received(&seen_by[2]), [30]);
+    assert_eq!(received(&seen_by[0]), [31]);
+    // After learning, nothing goes out on the wrong link: 2 never saw a frame meant for 3.
+    let misrouted = n2.datagram_stats().packet_drops(Drop::NotForUs);
+    assert_eq!(misrouted, misrouted_before);
 }

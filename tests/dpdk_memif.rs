@@ -131,8 +131,8 @@ fn memif_pair_with_loss_on_both_sides_still_completes_every_round_trip() {
     let report = ping_pong(
         "lossy",
         "3000",
-        &["--test-drop-every", "7"],
-        &["--test-drop-every", "5"],
+        &["--test-drop-one-in", "7"],
+        &["--test-drop-one-in", "5"],
     );
     assert_eq!(report["round_trips"], 3000);
     assert!(report["test_dropped"].as_u64().unwrap() > 0, "{report}");

@@ -40,7 +40,7 @@ pub fn config(node: PeerId, peers: &[PeerId]) -> DatagramConfig {
         pool_slabs: 256,
         rx_burst: 32,
         max_payload_len_bytes: 900,
-        test_drop_every_nth_tx: 0,
+        test_drop_one_in: 0,
     }
 }
 

@@ -32,6 +32,7 @@ use crate::wire::{FrameHeader, FrameRules, HEADER_LEN};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::VecDeque;
+use std::ops::Range;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -57,9 +58,10 @@ pub struct DatagramConfig {
     pub rx_burst: usize,
     /// Largest payload accepted in a frame (the wire rules' limit).
     pub max_payload_len_bytes: u32,
-    /// Test-only loss knob: the transport itself discards every `n`th segment it would send (0:
-    /// off). Lets the loss tests run over a real device whose link never loses anything.
-    pub test_drop_every_nth_tx: u64,
+    /// Test-only loss knob: the transport itself discards each segment it would send with
+    /// probability 1/n (0: off; pseudo-random, seeded, so losses never fall into step with a
+    /// retransmission window). Lets the loss tests run over a device that never loses anything.
+    pub test_drop_one_in: u64,
 }
 
 /// Counters beyond [`TransportStats`]: every drop by its reason, and the reliability layer's work.
@@ -114,12 +116,25 @@ impl DatagramStats {
 struct PeerSlot {
     id: PeerId,
     endpoint: Endpoint,
+    /// The port the peer's authenticated control segments arrive on; `None` until the first.
+    port: Option<usize>,
     session: Session<Buf>,
+    partial: Partial,
+}
+
+/// A frame being reassembled from its segments.
+#[derive(Default)]
+struct Partial {
+    buf: Option<Buf>,
+    /// The frame outgrew a slab: its remaining segments are consumed and it is dropped.
+    overflow: bool,
 }
 
 /// The transport. See the module docs.
 pub struct DatagramTransport<P: Port> {
-    port: P,
+    ports: Vec<P>,
+    /// Frame bytes one datagram carries on every port.
+    mss: usize,
     pool: BufferPool,
     rules: FrameRules,
     cfg: DatagramConfig,
@@ -130,12 +145,16 @@ pub struct DatagramTransport<P: Port> {
     stats: TransportStats,
     dstats: DatagramStats,
     now_ns: u64,
+    /// State of the test-only loss knob's generator.
+    loss_rng: u64,
 }
 
 impl<P: Port> DatagramTransport<P> {
-    /// Builds the transport over `port`; sessions start connecting on the first poll. Create it on
-    /// the shard's thread (the pool's pages are touched here).
-    pub fn new(port: P, cfg: DatagramConfig) -> Result<Self, TransportError> {
+    /// Builds the transport over `ports` (one segment joins them all, or each reaches some
+    /// peers: a memif mesh has one port per peer); a peer is reached on the port its
+    /// authenticated `SYN` arrived on, and `SYN`s go out on every port until then. Sessions start
+    /// connecting on the first poll. Create it on the shard's thread (the pool is touched here).
+    pub fn new(ports: Vec<P>, cfg: DatagramConfig) -> Result<Self, TransportError> {
         let bad = TransportError::Config;
         cfg.session.validate().map_err(bad)?;
         if cfg.secret.len() < MIN_SECRET_BYTES {
@@ -150,12 +169,14 @@ impl<P: Port> DatagramTransport<P> {
                 cfg.rx_burst
             )));
         }
+        let Some(max_frame_bytes) = ports.iter().map(P::max_frame_bytes).min() else {
+            return Err(bad("the datagram transport needs at least one port".into()));
+        };
         let smallest = packet::frame_len(SEGMENT_HEADER_LEN + HEADER_LEN);
-        if port.max_frame_bytes() < smallest {
+        if max_frame_bytes < smallest {
             return Err(bad(format!(
-                "the port carries frames of at most {} B, less than the {smallest} B of an empty \
-                 Aurora frame with its headers; raise the device MTU",
-                port.max_frame_bytes()
+                "a port carries frames of at most {max_frame_bytes} B, less than the {smallest} B \
+                 of an empty Aurora frame with its headers; raise the device MTU"
             )));
         }
         for (i, (id, ep)) in cfg.peers.iter().enumerate() {
@@ -179,16 +200,19 @@ impl<P: Port> DatagramTransport<P> {
                 id: *id,
                 endpoint: *endpoint,
                 session: Session::new(cfg.session, epoch),
+                port: None,
+                partial: Partial::default(),
             });
         }
         // Worst case between two drains: each frame of a burst delivers one frame or flips the
         // session down and up; every window is released; every peer goes down on a timer.
-        let backlog_bound =
-            2 * cfg.rx_burst + cfg.peers.len() * (usize::from(cfg.session.window_frames) + 2);
+        let backlog_bound = 2 * cfg.rx_burst * ports.len()
+            + cfg.peers.len() * (usize::from(cfg.session.window_frames) + 2);
         let mac_key =
             HmacSha256::new_from_slice(&cfg.secret).expect("HMAC accepts keys of any length");
         Ok(Self {
-            port,
+            ports,
+            mss: max_frame_bytes - HEADERS_LEN - SEGMENT_HEADER_LEN,
             pool,
             rules,
             mac_key,
@@ -198,6 +222,7 @@ impl<P: Port> DatagramTransport<P> {
             stats: TransportStats::default(),
             dstats: DatagramStats::default(),
             now_ns: 0,
+            loss_rng: u64::from(random_epoch().unwrap_or(1)) << 32 | 0x5DEE_CE66,
             cfg,
         })
     }
@@ -207,9 +232,9 @@ impl<P: Port> DatagramTransport<P> {
         &self.dstats
     }
 
-    /// The port, e.g. for its device counters.
-    pub fn port(&self) -> &P {
-        &self.port
+    /// The ports, e.g. for their device counters.
+    pub fn ports(&self) -> &[P] {
+        &self.ports
     }
 
     /// Data segments resent after a timeout, over all peers.
@@ -228,18 +253,20 @@ impl<P: Port> DatagramTransport<P> {
     }
 
     fn receive(&mut self) {
-        debug_assert!(self.rx.is_empty());
-        self.port.rx_burst(&mut self.rx, self.cfg.rx_burst);
-        debug_assert!(self.rx.len() <= self.cfg.rx_burst);
-        let mut rx = std::mem::take(&mut self.rx);
-        for frame in rx.drain(..) {
-            self.dstats.rx_frames += 1;
-            self.on_frame(P::rx_bytes(&frame));
+        for port in 0..self.ports.len() {
+            debug_assert!(self.rx.is_empty());
+            self.ports[port].rx_burst(&mut self.rx, self.cfg.rx_burst);
+            debug_assert!(self.rx.len() <= self.cfg.rx_burst);
+            let mut rx = std::mem::take(&mut self.rx);
+            for frame in rx.drain(..) {
+                self.dstats.rx_frames += 1;
+                self.on_frame(port, P::rx_bytes(&frame));
+            }
+            self.rx = rx;
         }
-        self.rx = rx;
     }
 
-    fn on_frame(&mut self, frame: &[u8]) {
+    fn on_frame(&mut self, port: usize, frame: &[u8]) {
         let datagram = match packet::parse(frame, &self.cfg.local) {
             Ok(d) => d,
             Err(reason) => {
@@ -274,9 +301,10 @@ impl<P: Port> DatagramTransport<P> {
                 self.stats.count_rejected(RejectReason::HandshakeBadMac);
                 return;
             }
+            self.peers[index].port = Some(port);
         }
         let Self {
-            port,
+            ports,
             pool,
             rules,
             cfg,
@@ -286,11 +314,12 @@ impl<P: Port> DatagramTransport<P> {
             stats,
             dstats,
             now_ns,
+            loss_rng,
             ..
         } = self;
         let slot = &mut peers[index];
         let mut io = Io {
-            port,
+            ports,
             pool,
             rules,
             cfg,
@@ -300,6 +329,9 @@ impl<P: Port> DatagramTransport<P> {
             dstats,
             peer: peer_id,
             remote: slot.endpoint,
+            port: slot.port,
+            partial: &mut slot.partial,
+            loss_rng,
         };
         if let Err(reason) = slot.session.on_segment(*now_ns, &header, payload, &mut io) {
             dstats_of(&mut io).segment_drops[reason as usize] += 1;
@@ -308,7 +340,7 @@ impl<P: Port> DatagramTransport<P> {
 
     fn for_each_session(&mut self, mut f: impl FnMut(&mut Session<Buf>, u64, &mut Io<'_, P>)) {
         let Self {
-            port,
+            ports,
             pool,
             rules,
             cfg,
@@ -318,11 +350,12 @@ impl<P: Port> DatagramTransport<P> {
             stats,
             dstats,
             now_ns,
+            loss_rng,
             ..
         } = self;
         for slot in peers.iter_mut() {
             let mut io = Io {
-                port,
+                ports,
                 pool,
                 rules,
                 cfg,
@@ -332,6 +365,9 @@ impl<P: Port> DatagramTransport<P> {
                 dstats,
                 peer: slot.id,
                 remote: slot.endpoint,
+                port: slot.port,
+                partial: &mut slot.partial,
+                loss_rng,
             };
             f(&mut slot.session, *now_ns, &mut io);
         }
@@ -360,19 +396,15 @@ impl<P: Port> Transport for DatagramTransport<P> {
             let why = "the header's length field must equal the payload length";
             return refuse(SendErrorKind::MalformedFrame { len_bytes, why }, buf);
         }
-        if packet::frame_len(SEGMENT_HEADER_LEN + buf.len()) > self.port.max_frame_bytes() {
-            let len_bytes = buf.len();
-            let why = "larger than one datagram on this device (no segmentation): raise the MTU";
-            return refuse(SendErrorKind::MalformedFrame { len_bytes, why }, buf);
-        }
         let Remote::Peer(id) = to else {
             return refuse(SendErrorKind::NotConnected, buf);
         };
         let Some(index) = self.peers.iter().position(|p| p.id == id) else {
             return refuse(SendErrorKind::NotConnected, buf);
         };
+        let mss = self.mss;
         let Self {
-            port,
+            ports,
             pool,
             rules,
             cfg,
@@ -382,11 +414,12 @@ impl<P: Port> Transport for DatagramTransport<P> {
             stats,
             dstats,
             now_ns,
+            loss_rng,
             ..
         } = self;
         let slot = &mut peers[index];
         let mut io = Io {
-            port,
+            ports,
             pool,
             rules,
             cfg,
@@ -396,10 +429,18 @@ impl<P: Port> Transport for DatagramTransport<P> {
             dstats,
             peer: id,
             remote: slot.endpoint,
+            port: slot.port,
+            partial: &mut slot.partial,
+            loss_rng,
         };
-        match slot.session.send(*now_ns, buf, &mut io) {
+        let len_bytes = buf.len();
+        match slot.session.send(*now_ns, buf, len_bytes, mss, &mut io) {
             Ok(()) => Ok(()),
             Err((buf, super::session::Refused::NotUp)) => refuse(SendErrorKind::NotConnected, buf),
+            Err((buf, super::session::Refused::TooLarge { .. })) => {
+                let why = "needs more segments than the send window holds: raise window_frames";
+                refuse(SendErrorKind::MalformedFrame { len_bytes, why }, buf)
+            }
             Err((buf, super::session::Refused::WindowFull { window_frames })) => refuse(
                 SendErrorKind::QueueFull {
                     capacity: usize::from(window_frames),
@@ -416,16 +457,25 @@ impl<P: Port> Transport for DatagramTransport<P> {
         }
         self.now_ns = now_ns;
         self.for_each_session(|session, _, io| session.flush_ack(io));
-        self.port.flush();
+        self.ports.iter_mut().for_each(P::flush);
         self.receive();
         self.for_each_session(|session, now, io| session.tick(now, io));
-        self.port.flush();
+        self.ports.iter_mut().for_each(P::flush);
         assert!(
             self.backlog.len() <= self.backlog.capacity(),
             "event backlog stays within its preallocated bound"
         );
         appended += self.drain_backlog(events);
         Ok(appended)
+    }
+
+    /// Poll-mode devices raise no interrupt a shard could sleep on, so parking is a plain sleep of
+    /// `timeout_ns`: the shard gives its core away (what lets three nodes share two cores) at the
+    /// price of up to `timeout_ns` of extra latency for whatever arrives meanwhile. Production
+    /// configurations pin and spin (`spin_us` large), and never get here while busy.
+    fn park(&mut self, timeout_ns: u64) -> Result<(), TransportError> {
+        std::thread::sleep(std::time::Duration::from_nanos(timeout_ns));
+        Ok(())
     }
 
     fn stats(&self) -> &TransportStats {
@@ -435,7 +485,7 @@ impl<P: Port> Transport for DatagramTransport<P> {
 
 /// What a session's requests act on: the port, the pool, the event backlog, the counters.
 struct Io<'a, P: Port> {
-    port: &'a mut P,
+    ports: &'a mut [P],
     pool: &'a BufferPool,
     rules: &'a FrameRules,
     cfg: &'a DatagramConfig,
@@ -445,6 +495,10 @@ struct Io<'a, P: Port> {
     dstats: &'a mut DatagramStats,
     peer: PeerId,
     remote: Endpoint,
+    /// Where the peer is reached; `None`: every port.
+    port: Option<usize>,
+    partial: &'a mut Partial,
+    loss_rng: &'a mut u64,
 }
 
 impl<P: Port> Io<'_, P> {
@@ -458,10 +512,10 @@ impl<P: Port> Io<'_, P> {
 }
 
 impl<P: Port> Sink<Buf> for Io<'_, P> {
-    fn transmit(&mut self, header: &SegmentHeader, payload: Option<&Buf>) {
-        let knob = self.cfg.test_drop_every_nth_tx;
+    fn transmit(&mut self, header: &SegmentHeader, payload: Option<(&Buf, Range<usize>)>) {
+        let knob = self.cfg.test_drop_one_in;
         self.dstats.tx_segments += 1;
-        if knob != 0 && self.dstats.tx_segments % knob == 0 {
+        if knob != 0 && super::port::xorshift(self.loss_rng) % knob == 0 {
             self.dstats.tx_test_dropped += 1;
             return;
         }
@@ -470,48 +524,74 @@ impl<P: Port> Sink<Buf> for Io<'_, P> {
             .then(|| control_mac(self.mac_key, self.cfg, self.cfg.node_id, self.peer, header));
         let body: &[u8] = match (&mac, payload) {
             (Some(mac), _) => mac,
-            (None, Some(buf)) => buf.as_slice(),
+            (None, Some((buf, range))) => &buf.as_slice()[range],
             (None, None) => &[],
         };
         let body_len = SEGMENT_HEADER_LEN + body.len();
         let len = packet::frame_len(body_len);
         let (local, remote) = (self.cfg.local, self.remote);
-        let queued = self.port.send_with(len, |frame| {
-            header.write(&mut frame[HEADERS_LEN..]);
-            frame[HEADERS_LEN + SEGMENT_HEADER_LEN..HEADERS_LEN + body_len].copy_from_slice(body);
-            packet::write_headers(frame, &local, &remote, body_len);
-        });
-        if !queued {
-            self.dstats.tx_device_full += 1;
+        let targets = match self.port {
+            Some(port) => port..port + 1,
+            None => 0..self.ports.len(),
+        };
+        for port in &mut self.ports[targets] {
+            let queued = port.send_with(len, |frame| {
+                header.write(&mut frame[HEADERS_LEN..]);
+                frame[HEADERS_LEN + SEGMENT_HEADER_LEN..HEADERS_LEN + body_len]
+                    .copy_from_slice(body);
+                packet::write_headers(frame, &local, &remote, body_len);
+            });
+            if !queued {
+                self.dstats.tx_device_full += 1;
+            }
         }
     }
 
-    fn deliver(&mut self, payload: &[u8]) -> bool {
-        let frame = match self.rules.decode_datagram(payload) {
-            Ok(frame) => frame,
-            Err(_) => {
-                // Consumed (acked) all the same: the peer would resend the same bad bytes forever.
-                self.dstats.bad_frame += 1;
-                return true;
+    fn deliver(&mut self, payload: &[u8], last: bool) -> bool {
+        if self.partial.buf.is_none() && !self.partial.overflow {
+            let Ok(buf) = self.pool.take() else {
+                self.stats.receive_stalls += 1;
+                return false;
+            };
+            self.partial.buf = Some(buf);
+        }
+        if let Some(buf) = &mut self.partial.buf {
+            if !buf.extend_from(payload) {
+                // Larger than a slab: a frame this node cannot hold. Consume it to its end.
+                self.partial.buf = None;
+                self.partial.overflow = true;
+                self.stats.count_rejected(RejectReason::Oversize);
             }
-        };
-        if frame.check_sender(self.peer).is_err() {
-            self.dstats.bad_frame += 1;
-            self.stats.count_rejected(RejectReason::WrongSender);
+        }
+        if !last {
             return true;
         }
-        let Ok(mut buf) = self.pool.take() else {
-            self.stats.receive_stalls += 1;
-            return false;
-        };
-        if !buf.fill_from(payload) {
-            // Larger than a slab yet accepted by the rules: a frame this node cannot hold.
+        if std::mem::take(&mut self.partial.overflow) {
             self.dstats.bad_frame += 1;
-            self.stats.count_rejected(RejectReason::Oversize);
+            return true;
+        }
+        let buf = self
+            .partial
+            .buf
+            .take()
+            .expect("a frame in progress has its buffer");
+        // Consumed (acked) even when invalid: the peer would resend the same bad bytes forever.
+        let valid = match self.rules.decode_datagram(buf.as_slice()) {
+            Ok(frame) => {
+                let sender_ok = frame.check_sender(self.peer).is_ok();
+                if !sender_ok {
+                    self.stats.count_rejected(RejectReason::WrongSender);
+                }
+                sender_ok
+            }
+            Err(_) => false,
+        };
+        if !valid {
+            self.dstats.bad_frame += 1;
             return true;
         }
         self.stats.frames_received += 1;
-        self.stats.bytes_received += payload.len() as u64;
+        self.stats.bytes_received += buf.len() as u64;
         let from = Remote::Peer(self.peer);
         self.push(Event::Received { from, buf });
         true
@@ -532,6 +612,7 @@ impl<P: Port> Sink<Buf> for Io<'_, P> {
     }
 
     fn down(&mut self, cause: DownCause) {
+        *self.partial = Partial::default();
         self.stats.peers_down += 1;
         let reason = match cause {
             DownCause::PeerRestarted => DownReason::Closed,

@@ -34,8 +34,8 @@ pub struct DpdkOptions {
     pub rx_burst: usize,
     pub mbufs: u32,
     pub link_timeout_ms: u32,
-    /// See [`DatagramConfig::test_drop_every_nth_tx`]; 0 in production.
-    pub test_drop_every_nth_tx: u64,
+    /// See [`DatagramConfig::test_drop_one_in`]; 0 in production.
+    pub test_drop_one_in: u64,
 }
 
 impl Default for DpdkOptions {
@@ -55,7 +55,7 @@ impl Default for DpdkOptions {
             rx_burst: 32,
             mbufs: 4095,
             link_timeout_ms: 30_000,
-            test_drop_every_nth_tx: 0,
+            test_drop_one_in: 0,
         }
     }
 }
@@ -71,9 +71,11 @@ pub fn open(cfg: &Config, opts: &DpdkOptions) -> Result<DpdkTransport, DpdkError
         .dpdk
         .as_ref()
         .ok_or_else(|| DpdkError::Config("transport = \"dpdk\" needs a [dpdk] table".into()))?;
-    let vdev = dpdk.vdevs.first().ok_or_else(|| {
-        DpdkError::Config("[dpdk] vdevs is empty: name this node's device".into())
-    })?;
+    if dpdk.vdevs.is_empty() {
+        return Err(DpdkError::Config(
+            "[dpdk] vdevs is empty: name this node's device(s)".into(),
+        ));
+    }
     let spec = EalSpec {
         file_prefix: format!("aurora-{:x}-{}", cfg.cluster_id, cfg.node_id),
         cores: if cfg.runtime.pin {
@@ -85,16 +87,21 @@ pub fn open(cfg: &Config, opts: &DpdkOptions) -> Result<DpdkTransport, DpdkError
         extra_args: dpdk.eal_args.clone(),
     };
     let eal = Eal::init(&spec)?;
-    let port = EthPort::open(
-        eal,
-        &PortSpec {
-            name: vdev_name(vdev).to_string(),
-            mbufs: opts.mbufs,
-            rx_desc: 1024,
-            tx_desc: 1024,
-            link_timeout_ms: opts.link_timeout_ms,
-        },
-    )?;
+    // One port per vdev: one shared segment (af_packet on a bridge) or one per peer (a memif
+    // mesh); the transport learns which peer is behind which port.
+    let mut ports = Vec::with_capacity(dpdk.vdevs.len());
+    for vdev in &dpdk.vdevs {
+        ports.push(EthPort::open(
+            eal.clone(),
+            &PortSpec {
+                name: vdev_name(vdev).to_string(),
+                mbufs: opts.mbufs,
+                rx_desc: 1024,
+                tx_desc: 1024,
+                link_timeout_ms: opts.link_timeout_ms,
+            },
+        )?);
+    }
     let endpoint = |id| {
         dpdk.peers.iter().find(|p| p.id == id).map(|p| Endpoint {
             mac: p.mac,
@@ -116,7 +123,7 @@ pub fn open(cfg: &Config, opts: &DpdkOptions) -> Result<DpdkTransport, DpdkError
         .collect();
     let max_payload = u32::try_from(cfg.limits.max_frame_bytes).unwrap_or(u32::MAX);
     let transport = DatagramTransport::new(
-        port,
+        ports,
         DatagramConfig {
             node_id: cfg.node_id,
             cluster_id: cfg.cluster_id,
@@ -128,7 +135,7 @@ pub fn open(cfg: &Config, opts: &DpdkOptions) -> Result<DpdkTransport, DpdkError
             pool_slabs: opts.pool_slabs,
             rx_burst: opts.rx_burst,
             max_payload_len_bytes: max_payload.min(crate::wire::MAX_PAYLOAD_LEN_BYTES),
-            test_drop_every_nth_tx: opts.test_drop_every_nth_tx,
+            test_drop_one_in: opts.test_drop_one_in,
         },
     )?;
     Ok(transport)

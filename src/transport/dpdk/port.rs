@@ -38,8 +38,10 @@ pub trait Port {
 struct LinkFaults {
     /// Lose every frame while set.
     cut: bool,
-    /// Lose the frames whose running index (from 1) is a multiple of this.
-    drop_every: u64,
+    /// Lose each frame with probability 1/n (0: none), from a seeded generator: periodic loss
+    /// can fall into step with a retransmission window and lose the same segment forever.
+    loss_one_in: u64,
+    rng: u64,
     /// Deliver each frame twice.
     duplicate: bool,
     sent: u64,
@@ -94,9 +96,11 @@ impl LinkPort {
         self.tx.borrow_mut().faults.cut = cut;
     }
 
-    /// Loses every `n`th frame this end sends (0: none).
-    pub fn set_drop_every(&self, n: u64) {
-        self.tx.borrow_mut().faults.drop_every = n;
+    /// Loses each frame this end sends with probability 1/`n` (0: none); deterministic per link.
+    pub fn set_loss_one_in(&self, n: u64) {
+        let mut dir = self.tx.borrow_mut();
+        dir.faults.loss_one_in = n;
+        dir.faults.rng = 0x9E37_79B9_7F4A_7C15;
     }
 
     /// Delivers every frame this end sends twice.
@@ -140,8 +144,8 @@ impl Port for LinkPort {
         for frame in self.queued.drain(..) {
             let faults = &mut dir.faults;
             faults.sent += 1;
-            let lost =
-                faults.cut || (faults.drop_every != 0 && faults.sent % faults.drop_every == 0);
+            let lost = faults.cut
+                || (faults.loss_one_in != 0 && xorshift(&mut faults.rng) % faults.loss_one_in == 0);
             if lost || dir.frames.len() >= self.ring_frames {
                 continue;
             }
@@ -155,4 +159,14 @@ impl Port for LinkPort {
     fn max_frame_bytes(&self) -> usize {
         self.max_frame_bytes
     }
+}
+
+/// One step of xorshift64 (state never 0).
+pub(crate) fn xorshift(state: &mut u64) -> u64 {
+    let mut x = (*state).max(1);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    x
 }

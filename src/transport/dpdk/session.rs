@@ -10,7 +10,7 @@
 //!
 //! # Protocol
 //!
-//! Every UDP body starts with a [`SegmentHeader`] (20 bytes): `kind, version, 0u16, epoch,
+//! Every UDP body starts with a [`SegmentHeader`] (20 bytes): `kind, version, flags, 0u8, epoch,
 //! peer_epoch, seq, ack`, little-endian.
 //!
 //! - **Epochs** name one incarnation of a session end. A node picks a random non-zero epoch per
@@ -30,9 +30,15 @@
 //!   retransmission timeout it resends the whole window, doubling the timeout up to its cap; after
 //!   `max_retransmits` timeouts in a row without progress the peer is declared down
 //!   ([`DownCause::Unreachable`]) and the session restarts with a new epoch.
+//! - **Segmentation**: a frame longer than one datagram's payload is sent as consecutive data
+//!   segments, all but the last flagged `MORE`; in-order delivery makes reassembly an append.
+//!   The window counts segments.
 //! - **Acks** are piggybacked on data; an ack that found no data to ride on is sent alone on the
 //!   transport's next poll ([`Session::flush_ack`]), which in a request/response exchange is
 //!   after the response has carried it.
+
+use std::collections::VecDeque;
+use std::ops::Range;
 
 /// Bytes of the segment header in front of every UDP body.
 pub const SEGMENT_HEADER_LEN: usize = 20;
@@ -91,7 +97,11 @@ pub struct SegmentHeader {
     pub seq: u32,
     /// Cumulative ack: the next data `seq` the sender expects.
     pub ack: u32,
+    /// `Data` only: more segments of the same frame follow.
+    pub more: bool,
 }
+
+const FLAG_MORE: u8 = 1;
 
 impl SegmentHeader {
     /// Writes the header into the first [`SEGMENT_HEADER_LEN`] bytes of `out`.
@@ -102,7 +112,8 @@ impl SegmentHeader {
         let out = &mut out[..SEGMENT_HEADER_LEN];
         out[0] = self.kind.to_byte();
         out[1] = SEGMENT_VERSION;
-        out[2..4].fill(0);
+        out[2] = if self.more { FLAG_MORE } else { 0 };
+        out[3] = 0;
         out[4..8].copy_from_slice(&self.epoch.to_le_bytes());
         out[8..12].copy_from_slice(&self.peer_epoch.to_le_bytes());
         out[12..16].copy_from_slice(&self.seq.to_le_bytes());
@@ -117,10 +128,14 @@ impl SegmentHeader {
         }
         let word = |at: usize| u32::from_le_bytes(body[at..at + 4].try_into().expect("in bounds"));
         let kind = SegmentKind::from_byte(body[0]).ok_or(SegmentDrop::Malformed)?;
-        if body[1] != SEGMENT_VERSION || body[2] != 0 || body[3] != 0 || word(4) == 0 {
+        if body[1] != SEGMENT_VERSION || body[2] & !FLAG_MORE != 0 || body[3] != 0 || word(4) == 0 {
             return Err(SegmentDrop::Malformed);
         }
         let payload = &body[SEGMENT_HEADER_LEN..];
+        let more = body[2] & FLAG_MORE != 0;
+        if more && kind != SegmentKind::Data {
+            return Err(SegmentDrop::Malformed);
+        }
         let payload_ok = match kind {
             SegmentKind::Data => true,
             SegmentKind::Ack => payload.is_empty(),
@@ -135,6 +150,7 @@ impl SegmentHeader {
             peer_epoch: word(8),
             seq: word(12),
             ack: word(16),
+            more,
         };
         Ok((header, payload))
     }
@@ -195,14 +211,16 @@ pub enum DownCause {
 pub enum Refused {
     /// The session is not up.
     NotUp,
-    /// `window_frames` frames are unacknowledged.
+    /// The frame's segments do not fit in the free part of the window.
     WindowFull { window_frames: u16 },
+    /// The frame needs more segments than the whole window holds.
+    TooLarge { segments: usize, window_frames: u16 },
 }
 
 /// Timing and bounds of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionConfig {
-    /// Unacknowledged frames at most (1..=[`MAX_WINDOW_FRAMES`]).
+    /// Unacknowledged segments at most (1..=[`MAX_WINDOW_FRAMES`]).
     pub window_frames: u16,
     /// First retransmission timeout.
     pub rto_initial_ns: u64,
@@ -238,17 +256,32 @@ impl SessionConfig {
 
 /// What a session asks its transport to do.
 pub trait Sink<T> {
-    /// Send this segment now (with `payload`'s bytes after the header for `Data`).
-    fn transmit(&mut self, header: &SegmentHeader, payload: Option<&T>);
-    /// The next in-order payload: copy it out now. Return `false` if there is no room (no buffer);
-    /// the segment then counts as not received and the peer retransmits it.
-    fn deliver(&mut self, payload: &[u8]) -> bool;
+    /// Send this segment now (for `Data`, with bytes `range` of the frame after the header).
+    fn transmit(&mut self, header: &SegmentHeader, payload: Option<(&T, Range<usize>)>);
+    /// The next in-order segment's payload: copy it out now; `last` ends the frame. Return
+    /// `false` if there is no room (no buffer); the segment then counts as not received and the
+    /// peer retransmits it.
+    fn deliver(&mut self, payload: &[u8], last: bool) -> bool;
     /// The peer acknowledged this frame; the fabric is done with it.
     fn released(&mut self, frame: T);
     /// The session came up.
     fn up(&mut self);
     /// The session went down; unacknowledged frames were dropped.
     fn down(&mut self, cause: DownCause);
+}
+
+/// One segment of a frame in the send window.
+#[derive(Debug, Clone, Copy)]
+struct Fragment {
+    offset: u32,
+    len: u32,
+    last: bool,
+}
+
+impl Fragment {
+    fn range(&self) -> Range<usize> {
+        self.offset as usize..(self.offset + self.len) as usize
+    }
 }
 
 /// One end of a reliable session with one peer. See the module docs.
@@ -259,8 +292,10 @@ pub struct Session<T> {
     /// 0 until the peer's epoch is known.
     remote_epoch: u32,
     up: bool,
-    /// Unacked frames; the front has sequence number `base_seq`.
-    unacked: std::collections::VecDeque<T>,
+    /// Unacked segments, oldest first; the front has sequence number `base_seq`.
+    unacked: VecDeque<Fragment>,
+    /// Frames with at least one unacked segment, oldest first (a frame leaves with its last).
+    frames: VecDeque<T>,
     base_seq: u32,
     /// Next data sequence number expected from the peer.
     expected_seq: u32,
@@ -288,7 +323,8 @@ impl<T> Session<T> {
             local_epoch,
             remote_epoch: 0,
             up: false,
-            unacked: std::collections::VecDeque::with_capacity(usize::from(cfg.window_frames)),
+            unacked: VecDeque::with_capacity(usize::from(cfg.window_frames)),
+            frames: VecDeque::with_capacity(usize::from(cfg.window_frames)),
             base_seq: 0,
             expected_seq: 0,
             ack_pending: false,
@@ -305,9 +341,9 @@ impl<T> Session<T> {
         self.up
     }
 
-    /// Frames sent but not yet acknowledged.
+    /// Frames sent but not yet (wholly) acknowledged.
     pub fn unacked_frames(&self) -> usize {
-        self.unacked.len()
+        self.frames.len()
     }
 
     /// Data segments sent again after a timeout, over the session's life.
@@ -327,35 +363,67 @@ impl<T> Session<T> {
             peer_epoch: self.remote_epoch,
             seq,
             ack: self.expected_seq,
+            more: false,
         }
     }
 
-    /// Sends `frame` as the next data segment, or hands it back.
+    /// Sends `frame` (`len_bytes` long) as the next data segments of at most
+    /// `max_segment_bytes` each, or hands it back.
     pub fn send(
         &mut self,
         now_ns: u64,
         frame: T,
+        len_bytes: usize,
+        max_segment_bytes: usize,
         sink: &mut impl Sink<T>,
     ) -> Result<(), (T, Refused)> {
+        assert!(max_segment_bytes > 0, "a segment carries at least one byte");
         if !self.up {
             return Err((frame, Refused::NotUp));
         }
-        if self.unacked.len() >= usize::from(self.cfg.window_frames) {
-            let window_frames = self.cfg.window_frames;
+        let window_frames = self.cfg.window_frames;
+        let segments = len_bytes.div_ceil(max_segment_bytes).max(1);
+        if segments > usize::from(window_frames) {
+            return Err((
+                frame,
+                Refused::TooLarge {
+                    segments,
+                    window_frames,
+                },
+            ));
+        }
+        if self.unacked.len() + segments > usize::from(window_frames) {
             return Err((frame, Refused::WindowFull { window_frames }));
         }
-        let seq = self.base_seq.wrapping_add(self.unacked.len() as u32);
         if self.unacked.is_empty() {
             self.rto_deadline_ns = now_ns.saturating_add(self.rto_ns);
         }
         debug_assert!(
-            self.unacked.len() < self.unacked.capacity(),
+            self.frames.len() < self.frames.capacity(),
             "window never grows"
         );
-        self.unacked.push_back(frame);
-        let header = self.header(SegmentKind::Data, seq);
+        self.frames.push_back(frame);
         self.ack_pending = false;
-        sink.transmit(&header, self.unacked.back());
+        for k in 0..segments {
+            let offset = k * max_segment_bytes;
+            let fragment = Fragment {
+                offset: offset as u32,
+                len: max_segment_bytes.min(len_bytes - offset) as u32,
+                last: k + 1 == segments,
+            };
+            let seq = self.base_seq.wrapping_add(self.unacked.len() as u32);
+            debug_assert!(
+                self.unacked.len() < self.unacked.capacity(),
+                "window never grows"
+            );
+            self.unacked.push_back(fragment);
+            let header = SegmentHeader {
+                more: !fragment.last,
+                ..self.header(SegmentKind::Data, seq)
+            };
+            let frame = self.frames.back().expect("pushed above");
+            sink.transmit(&header, Some((frame, fragment.range())));
+        }
         Ok(())
     }
 
@@ -391,15 +459,20 @@ impl<T> Session<T> {
         self.rto_ns = self.rto_ns.saturating_mul(2).min(self.cfg.rto_max_ns);
         self.rto_deadline_ns = now_ns.saturating_add(self.rto_ns);
         self.ack_pending = false;
-        for (i, frame) in self.unacked.iter().enumerate() {
+        let mut frame = 0;
+        for (i, fragment) in self.unacked.iter().enumerate() {
             let header = SegmentHeader {
                 kind: SegmentKind::Data,
                 epoch: self.local_epoch,
                 peer_epoch: self.remote_epoch,
                 seq: self.base_seq.wrapping_add(i as u32),
                 ack: self.expected_seq,
+                more: !fragment.last,
             };
-            sink.transmit(&header, Some(frame));
+            sink.transmit(&header, Some((&self.frames[frame], fragment.range())));
+            if fragment.last {
+                frame += 1;
+            }
         }
         self.retransmitted_frames += self.unacked.len() as u64;
     }
@@ -409,6 +482,7 @@ impl<T> Session<T> {
         self.remote_epoch = 0;
         self.up = false;
         self.unacked.clear();
+        self.frames.clear();
         self.base_seq = 0;
         self.expected_seq = 0;
         self.ack_pending = false;
@@ -470,8 +544,14 @@ impl<T> Session<T> {
         }
         if acked > 0 {
             for _ in 0..acked {
-                let frame = self.unacked.pop_front().expect("acked <= unacked.len()");
-                sink.released(frame);
+                let fragment = self.unacked.pop_front().expect("acked <= unacked.len()");
+                if fragment.last {
+                    let frame = self
+                        .frames
+                        .pop_front()
+                        .expect("every fragment has its frame");
+                    sink.released(frame);
+                }
             }
             self.base_seq = header.ack;
             self.retries = 0;
@@ -483,7 +563,7 @@ impl<T> Session<T> {
         }
         let ahead = header.seq.wrapping_sub(self.expected_seq);
         if ahead == 0 {
-            if !sink.deliver(payload) {
+            if !sink.deliver(payload, !header.more) {
                 return Err(SegmentDrop::NoBuffer);
             }
             self.expected_seq = self.expected_seq.wrapping_add(1);
@@ -511,7 +591,6 @@ pub fn next_epoch(epoch: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::VecDeque;
 
     const CFG: SessionConfig = SessionConfig {
         window_frames: 4,
@@ -521,7 +600,7 @@ mod tests {
         syn_interval_ns: 500,
     };
 
-    /// Records what a session asked for. Frames are `u32` tags; payloads are their LE bytes.
+    /// Records what a session asked for. Frames are `u32` tags; their bytes are `frame_bytes(tag)`.
     #[derive(Default)]
     struct Log {
         wire: VecDeque<(SegmentHeader, Vec<u8>)>,
@@ -530,21 +609,42 @@ mod tests {
         ups: u32,
         downs: Vec<DownCause>,
         refuse_delivery: bool,
+        partial: Vec<u8>,
+    }
+
+    /// Frame `tag`'s bytes: its tag, then `tag % 23` bytes of a pattern (so sizes vary).
+    fn frame_bytes(tag: u32) -> Vec<u8> {
+        let mut bytes = tag.to_le_bytes().to_vec();
+        bytes.extend((0..tag % 23).map(|i| (i as u8).wrapping_mul(7) ^ tag as u8));
+        bytes
+    }
+
+    /// Segment payload limit of the segmenting tests: frames of 5+ bytes take several segments.
+    const MSS: usize = 4;
+
+    /// Sends frame `tag` unsegmented.
+    fn send(e: &mut End, now: u64, tag: u32) -> Result<(), (u32, Refused)> {
+        e.s.send(now, tag, frame_bytes(tag).len(), 1 << 20, &mut e.log)
     }
 
     impl Sink<u32> for Log {
-        fn transmit(&mut self, header: &SegmentHeader, payload: Option<&u32>) {
+        fn transmit(&mut self, header: &SegmentHeader, payload: Option<(&u32, Range<usize>)>) {
             let bytes = payload
-                .map(|p| p.to_le_bytes().to_vec())
+                .map(|(p, range)| frame_bytes(*p)[range].to_vec())
                 .unwrap_or_default();
             self.wire.push_back((*header, bytes));
         }
-        fn deliver(&mut self, payload: &[u8]) -> bool {
+        fn deliver(&mut self, payload: &[u8], last: bool) -> bool {
             if self.refuse_delivery {
                 return false;
             }
-            self.delivered
-                .push(u32::from_le_bytes(payload.try_into().unwrap()));
+            self.partial.extend_from_slice(payload);
+            if last {
+                let bytes = std::mem::take(&mut self.partial);
+                let tag = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+                assert_eq!(bytes, frame_bytes(tag), "reassembled frame {tag} intact");
+                self.delivered.push(tag);
+            }
             true
         }
         fn released(&mut self, frame: u32) {
@@ -565,8 +665,12 @@ mod tests {
 
     impl End {
         fn new(epoch: u32) -> Self {
+            Self::with(CFG, epoch)
+        }
+
+        fn with(cfg: SessionConfig, epoch: u32) -> Self {
             Self {
-                s: Session::new(CFG, epoch),
+                s: Session::new(cfg, epoch),
                 log: Log::default(),
             }
         }
@@ -637,10 +741,10 @@ mod tests {
         let (mut a, mut b) = (End::new(1), End::new(2));
         connect(&mut a, &mut b);
         for f in 0..4 {
-            a.s.send(0, f, &mut a.log).unwrap();
+            send(&mut a, 0, f).unwrap();
         }
         assert_eq!(
-            a.s.send(0, 99, &mut a.log),
+            send(&mut a, 0, 99),
             Err((99, Refused::WindowFull { window_frames: 4 }))
         );
         carry(0, &mut a, &mut b, |_| false);
@@ -656,9 +760,9 @@ mod tests {
     fn a_reply_carries_the_ack_so_no_lone_ack_follows() {
         let (mut a, mut b) = (End::new(1), End::new(2));
         connect(&mut a, &mut b);
-        a.s.send(0, 7, &mut a.log).unwrap();
+        send(&mut a, 0, 7).unwrap();
         carry(0, &mut a, &mut b, |_| false);
-        b.s.send(0, 8, &mut b.log).unwrap();
+        send(&mut b, 0, 8).unwrap();
         b.s.flush_ack(&mut b.log);
         assert_eq!(b.log.wire.len(), 1);
         carry(0, &mut b, &mut a, |_| false);
@@ -671,7 +775,7 @@ mod tests {
         let (mut a, mut b) = (End::new(1), End::new(2));
         connect(&mut a, &mut b);
         for f in 10..13 {
-            a.s.send(0, f, &mut a.log).unwrap();
+            send(&mut a, 0, f).unwrap();
         }
         let drops = carry(0, &mut a, &mut b, |i| i == 1);
         assert_eq!(drops, [SegmentDrop::OutOfOrder]);
@@ -697,7 +801,7 @@ mod tests {
     fn without_acks_the_peer_is_declared_unreachable_after_the_bound() {
         let (mut a, mut b) = (End::new(1), End::new(2));
         connect(&mut a, &mut b);
-        a.s.send(0, 5, &mut a.log).unwrap();
+        send(&mut a, 0, 5).unwrap();
         let mut now = 0;
         let mut timeouts = 0;
         while a.log.downs.is_empty() {
@@ -729,7 +833,7 @@ mod tests {
     fn a_restarted_peer_never_receives_the_old_incarnations_data() {
         let (mut a, mut b) = (End::new(1), End::new(2));
         connect(&mut a, &mut b);
-        a.s.send(0, 1, &mut a.log).unwrap();
+        send(&mut a, 0, 1).unwrap();
         let old: Vec<_> = a.log.wire.drain(..).collect();
         // b restarts with a new epoch and reconnects.
         b = End::new(3);
@@ -749,7 +853,7 @@ mod tests {
     fn a_receiver_without_buffers_does_not_ack_and_gets_the_frame_again() {
         let (mut a, mut b) = (End::new(1), End::new(2));
         connect(&mut a, &mut b);
-        a.s.send(0, 4, &mut a.log).unwrap();
+        send(&mut a, 0, 4).unwrap();
         b.log.refuse_delivery = true;
         assert_eq!(carry(0, &mut a, &mut b, |_| false), [SegmentDrop::NoBuffer]);
         b.s.flush_ack(&mut b.log);
@@ -766,12 +870,12 @@ mod tests {
         // window and lose every ack, which no real link does).
         let patient = SessionConfig {
             max_retransmits: 30,
+            window_frames: 16,
             ..CFG
         };
         for (seed, loss_percent) in [(1u64, 10u64), (2, 30), (3, 50)] {
-            let (mut a, mut b) = (End::new(1), End::new(2));
+            let (mut a, mut b) = (End::with(patient, 1), End::new(2));
             connect(&mut a, &mut b);
-            a.s.cfg = patient;
             let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
             let mut lose = || {
                 state ^= state << 13;
@@ -783,7 +887,12 @@ mod tests {
             let mut next = 0u32;
             while b.log.delivered.len() < 200 {
                 now += 300;
-                while next < 200 && a.s.send(now, next, &mut a.log).is_ok() {
+                // Segmented: up to 7 segments per frame, each of which may be lost.
+                while next < 200
+                    && a.s
+                        .send(now, next, frame_bytes(next).len(), MSS, &mut a.log)
+                        .is_ok()
+                {
                     next += 1;
                 }
                 a.s.tick(now, &mut a.log);
@@ -815,6 +924,62 @@ mod tests {
     }
 
     #[test]
+    fn long_frames_are_segmented_reassembled_and_released_once() {
+        let eight = SessionConfig {
+            window_frames: 8,
+            ..CFG
+        };
+        let (mut a, mut b) = (End::with(eight, 1), End::new(2));
+        connect(&mut a, &mut b);
+        // Frame 22 is 4 + 22 = 26 bytes: 7 segments of at most 4 bytes; the last is short.
+        a.s.send(0, 22, 26, MSS, &mut a.log).unwrap();
+        assert_eq!(a.log.wire.len(), 7);
+        let flags: Vec<bool> = a.log.wire.iter().map(|(h, _)| h.more).collect();
+        assert_eq!(flags, [true, true, true, true, true, true, false]);
+        assert_eq!(
+            a.s.send(0, 1, 5, MSS, &mut a.log),
+            Err((1, Refused::WindowFull { window_frames: 8 })),
+            "2 more segments do not fit in the 1 left"
+        );
+        assert_eq!(
+            a.s.send(0, 45, 33, MSS, &mut a.log),
+            Err((
+                45,
+                Refused::TooLarge {
+                    segments: 9,
+                    window_frames: 8
+                }
+            ))
+        );
+        carry(0, &mut a, &mut b, |_| false);
+        assert_eq!(b.log.delivered, [22]);
+        b.s.flush_ack(&mut b.log);
+        carry(0, &mut b, &mut a, |_| false);
+        assert_eq!(a.log.released, [22]);
+        assert_eq!(a.s.unacked_frames(), 0);
+    }
+
+    #[test]
+    fn a_frame_is_released_only_when_its_last_segment_is_acked() {
+        let (mut a, mut b) = (End::new(1), End::new(2));
+        connect(&mut a, &mut b);
+        a.s.send(0, 9, 13, MSS, &mut a.log).unwrap(); // 4 segments
+                                                      // Only the first two arrive: b has a partial frame, a keeps the frame.
+        assert_eq!(carry(0, &mut a, &mut b, |i| i >= 2), []);
+        b.s.flush_ack(&mut b.log);
+        carry(0, &mut b, &mut a, |_| false);
+        assert!(a.log.released.is_empty() && b.log.delivered.is_empty());
+        assert_eq!(a.s.unacked_frames(), 1);
+        a.s.tick(1_000, &mut a.log);
+        assert_eq!(a.log.wire.len(), 2, "only the unacked segments are resent");
+        carry(1_000, &mut a, &mut b, |_| false);
+        assert_eq!(b.log.delivered, [9]);
+        b.s.flush_ack(&mut b.log);
+        carry(1_000, &mut b, &mut a, |_| false);
+        assert_eq!(a.log.released, [9]);
+    }
+
+    #[test]
     fn malformed_segments_are_rejected_by_the_reader() {
         let mut body = [0u8; SEGMENT_HEADER_LEN + 2];
         let h = SegmentHeader {
@@ -823,6 +988,7 @@ mod tests {
             peer_epoch: 6,
             seq: 0,
             ack: 1,
+            more: false,
         };
         h.write(&mut body);
         assert_eq!(
@@ -842,6 +1008,12 @@ mod tests {
         bad[1] = 2;
         assert_eq!(SegmentHeader::read(&bad[..20]), Err(SegmentDrop::Malformed));
         let mut bad = body;
+        bad[2] = 1; // MORE on an ack
+        assert_eq!(SegmentHeader::read(&bad[..20]), Err(SegmentDrop::Malformed));
+        let mut bad = body;
+        bad[2] = 2; // an undefined flag
+        assert_eq!(SegmentHeader::read(&bad[..20]), Err(SegmentDrop::Malformed));
+        let mut bad = body;
         bad[4..8].fill(0);
         assert_eq!(SegmentHeader::read(&bad[..20]), Err(SegmentDrop::Malformed));
     }
@@ -850,13 +1022,14 @@ mod tests {
     fn an_ack_beyond_what_was_sent_is_dropped() {
         let (mut a, mut b) = (End::new(1), End::new(2));
         connect(&mut a, &mut b);
-        a.s.send(0, 1, &mut a.log).unwrap();
+        send(&mut a, 0, 1).unwrap();
         let forged = SegmentHeader {
             kind: SegmentKind::Ack,
             epoch: 2,
             peer_epoch: 1,
             seq: 0,
             ack: 5,
+            more: false,
         };
         assert_eq!(
             a.s.on_segment(0, &forged, &[], &mut a.log),
