@@ -35,6 +35,12 @@ EAL=(--no-huge -m 256 --no-pci)
 raw_yield=(); aurora_idle=(--spin)
 if [ "$MODE" = yield ]; then raw_yield=(--yield); aurora_idle=(); fi
 
+# memif: a client must find its server's socket, and EAL start-up takes seconds on a loaded box.
+wait_socket() {
+    for _ in $(seq 1 300); do [ -S "$1" ] && return 0; sleep 0.1; done
+    echo "memif socket $1 did not appear in 30 s (did the server side fail? see its log)"; return 1
+}
+
 run_raw() {
     local b=$1
     rm -f "$SOCK"
@@ -42,7 +48,7 @@ run_raw() {
         --role server --frame-bytes $FRAME_BYTES --round-trips "$ROUND_TRIPS" --warmup "$WARMUP" \
         "${raw_yield[@]}" > "$OUT/raw-s-$b.out" 2> "$OUT/raw-s-$b.err" &
     local srv=$!
-    sleep 0.5
+    wait_socket "$SOCK" || { tail -3 "$OUT/raw-s-$b.err"; exit 1; }
     "$RAW" -l 0 --file-prefix "$TAG-rc" "${EAL[@]}" --vdev "net_memif0,role=client,socket=$SOCK" -- \
         --role client --frame-bytes $FRAME_BYTES --round-trips "$ROUND_TRIPS" --warmup "$WARMUP" \
         "${raw_yield[@]}" > "$OUT/raw-$b.json" 2> "$OUT/raw-c-$b.err" \
@@ -59,7 +65,7 @@ run_aurora() {
         --vdev "net_memif0,role=server,socket=$SOCK" --round-trips "$ROUND_TRIPS" \
         --warmup "$WARMUP" "${aurora_idle[@]}" > "$OUT/aur-s-$b.out" 2> "$OUT/aur-s-$b.err" &
     local srv=$!
-    sleep 0.5
+    wait_socket "$SOCK" || { tail -3 "$OUT/aur-s-$b.err"; exit 1; }
     "$AURORA" dpdk-ping --role client --core 0 --file-prefix "$TAG-ac" "${eal[@]}" \
         --vdev "net_memif0,role=client,socket=$SOCK" --round-trips "$ROUND_TRIPS" \
         --warmup "$WARMUP" "${aurora_idle[@]}" > "$OUT/aurora-$b.json" 2> "$OUT/aur-c-$b.err" \

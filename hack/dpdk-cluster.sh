@@ -45,16 +45,26 @@ vdevs=(
     "[\"net_memif0,role=client,socket=$s13\", \"net_memif1,role=client,socket=$s23\"]"
 )
 
+# memif: a client must find its server's socket, and EAL start-up takes seconds on a loaded box.
+wait_socket() {
+    for _ in $(seq 1 300); do [ -S "$1" ] && return 0; sleep 0.1; done
+    echo "memif socket $1 did not appear in 30 s (did the server side fail? see its log)"; return 1
+}
+
 start_cluster() {
     local transport=$1
     pids=()
-    rm -rf "$RIG/data-$transport"
+    rm -rf "$RIG/data-$transport" "$RIG"/*.sock
     for n in 1 2 3; do
         AURORA_DPDK__VDEVS="${vdevs[$((n - 1))]}" "$AURORA" serve --config config/dpdk-memif.toml \
             --set node_id=$n --set transport="$transport" --set "data_dir=$RIG/data-$transport/n$n" \
             --set runtime.spin_us="$SPIN_US" --set durability="$DURABILITY" > "$RIG/$transport-n$n.log" 2>&1 &
         pids+=($!)
-        sleep 1 # memif: a socket's server before its client
+        # memif: every socket's server before its client.
+        case $n in
+            1) wait_socket "$s12" && wait_socket "$s13" ;;
+            2) wait_socket "$s23" ;;
+        esac
     done
     for _ in $(seq 1 100); do
         if "$AURORA" put --endpoints "$ENDPOINTS" --cluster-id "$CLUSTER_ID" --timeout-ms 1000 \

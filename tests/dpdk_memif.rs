@@ -80,8 +80,16 @@ fn ping_pong(
     .stderr(Stdio::piped())
     .spawn()
     .expect("spawn server");
-    // memif: the server must own the socket before the client connects.
-    std::thread::sleep(Duration::from_millis(500));
+    // memif: the server must own the socket before the client connects (EAL start-up takes
+    // seconds on a loaded machine).
+    let start = Instant::now();
+    while !std::path::Path::new(&sock.to_string()).exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the memif server never made its socket"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     common.extend_from_slice(client_extra);
     let client = side(
         "client",
