@@ -44,12 +44,12 @@ wait_socket() {
 run_raw() {
     local b=$1
     rm -f "$SOCK"
-    "$RAW" -l 1 --file-prefix "$TAG-rs" "${EAL[@]}" --vdev "net_memif0,role=server,socket=$SOCK" -- \
+    "$RAW" -l 1 --file-prefix "$TAG-rs" "${EAL[@]}" --vdev "net_memif0,role=server,socket=$SOCK,socket-abstract=no" -- \
         --role server --frame-bytes $FRAME_BYTES --round-trips "$ROUND_TRIPS" --warmup "$WARMUP" \
         "${raw_yield[@]}" > "$OUT/raw-s-$b.out" 2> "$OUT/raw-s-$b.err" &
     local srv=$!
     wait_socket "$SOCK" || { tail -3 "$OUT/raw-s-$b.err"; exit 1; }
-    "$RAW" -l 0 --file-prefix "$TAG-rc" "${EAL[@]}" --vdev "net_memif0,role=client,socket=$SOCK" -- \
+    "$RAW" -l 0 --file-prefix "$TAG-rc" "${EAL[@]}" --vdev "net_memif0,role=client,socket=$SOCK,socket-abstract=no" -- \
         --role client --frame-bytes $FRAME_BYTES --round-trips "$ROUND_TRIPS" --warmup "$WARMUP" \
         "${raw_yield[@]}" > "$OUT/raw-$b.json" 2> "$OUT/raw-c-$b.err" \
         || { tail -3 "$OUT/raw-c-$b.err"; exit 1; }
@@ -62,12 +62,12 @@ run_aurora() {
     for a in "${EAL[@]}"; do eal+=("--eal-arg=$a"); done
     rm -f "$SOCK"
     "$AURORA" dpdk-ping --role server --core 1 --file-prefix "$TAG-as" "${eal[@]}" \
-        --vdev "net_memif0,role=server,socket=$SOCK" --round-trips "$ROUND_TRIPS" \
+        --vdev "net_memif0,role=server,socket=$SOCK,socket-abstract=no" --round-trips "$ROUND_TRIPS" \
         --warmup "$WARMUP" "${aurora_idle[@]}" > "$OUT/aur-s-$b.out" 2> "$OUT/aur-s-$b.err" &
     local srv=$!
     wait_socket "$SOCK" || { tail -3 "$OUT/aur-s-$b.err"; exit 1; }
     "$AURORA" dpdk-ping --role client --core 0 --file-prefix "$TAG-ac" "${eal[@]}" \
-        --vdev "net_memif0,role=client,socket=$SOCK" --round-trips "$ROUND_TRIPS" \
+        --vdev "net_memif0,role=client,socket=$SOCK,socket-abstract=no" --round-trips "$ROUND_TRIPS" \
         --warmup "$WARMUP" "${aurora_idle[@]}" > "$OUT/aurora-$b.json" 2> "$OUT/aur-c-$b.err" \
         || { tail -3 "$OUT/aur-c-$b.err"; exit 1; }
     wait "$srv" || { tail -3 "$OUT/aur-s-$b.err"; exit 1; }

@@ -40,9 +40,9 @@ ENDPOINTS=127.0.0.1:7202,127.0.0.1:7212,127.0.0.1:7222
 CLUSTER_ID=0x0A1700D3
 s12="$RIG/s12.sock"; s13="$RIG/s13.sock"; s23="$RIG/s23.sock"
 vdevs=(
-    "[\"net_memif0,role=server,socket=$s12\", \"net_memif1,role=server,socket=$s13\"]"
-    "[\"net_memif0,role=client,socket=$s12\", \"net_memif1,role=server,socket=$s23\"]"
-    "[\"net_memif0,role=client,socket=$s13\", \"net_memif1,role=client,socket=$s23\"]"
+    "[\"net_memif0,role=server,socket=$s12,socket-abstract=no\", \"net_memif1,role=server,socket=$s13,socket-abstract=no\"]"
+    "[\"net_memif0,role=client,socket=$s12,socket-abstract=no\", \"net_memif1,role=server,socket=$s23,socket-abstract=no\"]"
+    "[\"net_memif0,role=client,socket=$s13,socket-abstract=no\", \"net_memif1,role=client,socket=$s23,socket-abstract=no\"]"
 )
 
 # memif: a client must find its server's socket, and EAL start-up takes seconds on a loaded box.

@@ -92,8 +92,8 @@ fi
 sock="/tmp/$RIG.sock"
 eal_huge="--eal-arg=-m --eal-arg=128 --eal-arg=--no-pci --eal-arg=--huge-unlink"
 pair memif-hugepages \
-    "--vdev net_memif0,role=server,socket=$sock $eal_huge --round-trips 5000 --warmup 500" \
-    "--vdev net_memif0,role=client,socket=$sock $eal_huge --round-trips 5000 --warmup 500" "" ""
+    "--vdev net_memif0,role=server,socket=$sock,socket-abstract=no $eal_huge --round-trips 5000 --warmup 500" \
+    "--vdev net_memif0,role=client,socket=$sock,socket-abstract=no $eal_huge --round-trips 5000 --warmup 500" "" ""
 echo "$old_hugepages" > /proc/sys/vm/nr_hugepages
 
 step "veth rig: two network namespaces"

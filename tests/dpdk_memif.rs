@@ -72,7 +72,7 @@ fn ping_pong(
     let mut common = vec!["--round-trips", round_trips, "--warmup", "100"];
     let server = side(
         "server",
-        format!("net_memif0,role=server,socket={sock}"),
+        format!("net_memif0,role=server,socket={sock},socket-abstract=no"),
         &format!("t-{name}-s"),
         &[common.as_slice(), server_extra].concat(),
     )
@@ -93,7 +93,7 @@ fn ping_pong(
     common.extend_from_slice(client_extra);
     let client = side(
         "client",
-        format!("net_memif0,role=client,socket={sock}"),
+        format!("net_memif0,role=client,socket={sock},socket-abstract=no"),
         &format!("t-{name}-c"),
         &common,
     )
