@@ -61,10 +61,12 @@ start_cluster() {
             --set runtime.spin_us="$SPIN_US" --set durability="$DURABILITY" > "$RIG/$transport-n$n.log" 2>&1 &
         pids+=($!)
         # memif: every socket's server before its client.
-        case $n in
-            1) wait_socket "$s12" && wait_socket "$s13" ;;
-            2) wait_socket "$s23" ;;
-        esac
+        if [ "$transport" = dpdk ]; then
+            case $n in
+                1) wait_socket "$s12" && wait_socket "$s13" ;;
+                2) wait_socket "$s23" ;;
+            esac
+        fi
     done
     for _ in $(seq 1 100); do
         if "$AURORA" put --endpoints "$ENDPOINTS" --cluster-id "$CLUSTER_ID" --timeout-ms 1000 \
