@@ -9,6 +9,7 @@ packages=(
     libibverbs-dev librdmacm-dev ibverbs-providers ibverbs-utils rdma-core perftest
     qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils kmod iproute2
     libdpdk-dev dpdk clang libclang-dev nftables # feature dpdk + its rigs (hack/dpdk-rig.sh)
+    nftables iproute2 # hack/chaos.sh: partitions inside network namespaces
 )
 
 missing=()

@@ -95,3 +95,138 @@ fn denying_a_stale_candidate_does_not_postpone_the_own_election() {
     );
     assert_eq!(node.term(), 6);
 }
+
+/// Lost attempt, seed 23: a vote request from an older term was dropped without an answer, so a
+/// candidate far behind in terms only caught up one election timeout per term. It is denied with
+/// the current term, which makes the candidate step up at once.
+#[test]
+fn stale_vote_request_is_answered_with_the_current_term() {
+    let m = majority(&[1, 2, 3], &[]);
+    let restored = Restored {
+        hard_state: aurora::consensus::HardState {
+            term: 7,
+            vote: None,
+            commit: 0,
+        },
+        ..Restored::default()
+    };
+    let mut node = Node::new(config(2, m), restored, 0, 5).expect("valid");
+    let stale = Node::new(config(3, m), Restored::default(), 0, 1).expect("valid");
+    drain(&mut node);
+    for pre_vote in [false, true] {
+        let request = Message::Vote(VoteRequest {
+            term: 3,
+            last_index: 0,
+            last_term: 0,
+            pre_vote,
+            transfer: false,
+        });
+        step(&mut node, 3, request, &stale);
+        let replies = drain(&mut node);
+        assert!(
+            replies.iter().any(|e| e.to == 3
+                && e.message
+                    == Message::VoteResponse(VoteResponse {
+                        term: 7,
+                        pre_vote,
+                        granted: false
+                    })),
+            "denied with term 7 (pre_vote {pre_vote}): {replies:?}"
+        );
+    }
+    assert_eq!(node.term(), 7);
+}
+
+/// Lost attempt: while a ReadIndex read waited for its confirmation round, `has_ready` stayed true
+/// although `ready` had nothing to hand out, so a host that drains while `has_ready` spun.
+#[test]
+fn waiting_read_index_does_not_keep_has_ready_true() {
+    let mut c = consensus_support::Cluster::new(3, 0);
+    let leader = c.elect();
+    c.isolate(leader);
+    c.node_mut(leader)
+        .read(1, aurora::consensus::ReadMode::ReadIndex)
+        .expect("the leader accepts the read");
+    c.process(leader);
+    assert!(
+        !c.node(leader).has_ready(),
+        "nothing is due until followers confirm the round"
+    );
+    assert!(c.reads[(leader - 1) as usize].is_empty(), "not served yet");
+}
+
+/// Simulator seeds 584, 585, 589 (and many more): a follower was cut off while appends to it were in
+/// flight, and the leader compacted its log past the follower's next index. The follower's window
+/// (or probe) stayed blocked, heartbeats skipped it because they cannot name a compacted entry, and
+/// the snapshot was never sent: the follower stayed behind forever after the partition healed.
+#[test]
+fn follower_blocked_behind_a_compaction_gets_the_snapshot() {
+    let mut c = consensus_support::Cluster::new(3, 0);
+    let leader = c.elect();
+    let behind = if leader == 3 { 2 } else { 3 };
+    c.isolate(behind);
+    for i in 0..40u8 {
+        c.node_mut(leader).propose(&[i]).expect("leader accepts");
+        c.tick(consensus_support::MS);
+    }
+    let applied = c.node(leader).applied_index();
+    c.node_mut(leader)
+        .compact(applied)
+        .expect("compact the applied prefix");
+    assert!(
+        c.node(leader)
+            .progress(behind)
+            .is_some_and(|p| p.next <= applied),
+        "the cut-off follower needs compacted entries"
+    );
+    c.heal();
+    let caught_up = c.run_until(3_000, |c| c.node(behind).commit_index() >= applied);
+    assert!(
+        caught_up,
+        "follower stuck at commit {} below the leader's {applied}",
+        c.node(behind).commit_index()
+    );
+}
+
+/// Lost attempt: in `memory` durability a restarted follower keeps term and vote but loses its log.
+/// The leader's progress still said "matched up to m"; the follower's rejection of the next
+/// heartbeat (at m) was ignored as stale because it was not above `matched`, so the follower was
+/// never re-probed and never caught up. A rejection whose hint lies below `matched` now resets the
+/// progress to probe from the hint.
+#[test]
+fn follower_that_lost_its_log_is_probed_again() {
+    let mut c = consensus_support::Cluster::new(3, 0);
+    let leader = c.elect();
+    for i in 0..20u8 {
+        c.node_mut(leader).propose(&[i]).expect("leader accepts");
+        c.tick(consensus_support::MS);
+    }
+    c.run(50);
+    let lost = if leader == 3 { 2 } else { 3 };
+    let commit = c.node(leader).commit_index();
+    assert!(c
+        .node(leader)
+        .progress(lost)
+        .is_some_and(|p| p.matched >= commit));
+    // Memory mode restart: term and vote survive, the log does not.
+    let hard = c.node(lost).hard_state();
+    let cfg = c.node(lost).config().clone();
+    let now = c.now_ns;
+    c.nodes[(lost - 1) as usize] = Node::new(
+        cfg,
+        Restored {
+            hard_state: aurora::consensus::HardState { commit: 0, ..hard },
+            ..Restored::default()
+        },
+        now,
+        77,
+    )
+    .expect("restart with an empty log");
+    let caught_up = c.run_until(3_000, |c| c.node(lost).commit_index() >= commit);
+    assert!(
+        caught_up,
+        "follower stuck at commit {} below {commit}; leader's progress {:?}",
+        c.node(lost).commit_index(),
+        c.node(leader).progress(lost)
+    );
+}

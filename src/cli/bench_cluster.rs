@@ -92,6 +92,9 @@ pub struct Report {
     pub commit: Quantiles,
     pub raw_tcp_frame_bytes: usize,
     pub raw_tcp_rtt: Quantiles,
+    /// A status request to the leader through the client library: the node's client path
+    /// without consensus, to split the commit latency into transport, node and replication.
+    pub status_rtt: Quantiles,
     pub ratio_p50: f64,
     pub ratio_p99: f64,
 }
@@ -133,6 +136,13 @@ fn bench(args: &ClusterBenchArgs) -> Result<Report, ClientError> {
     let leader = probe
         .connected_to()
         .map_or_else(String::new, |a| a.to_string());
+    let mut status_rtt = LatencyHistogram::new();
+    let status_end = Instant::now() + BASELINE_PHASE;
+    while Instant::now() < status_end {
+        let t = Instant::now();
+        probe.status()?;
+        status_rtt.record(u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
+    }
     drop(probe);
 
     let frame_bytes = HEADER_LEN + ENVELOPE_BYTES + put_request_len(args.value_size);
@@ -179,6 +189,7 @@ fn bench(args: &ClusterBenchArgs) -> Result<Report, ClientError> {
         commit: c,
         raw_tcp_frame_bytes: frame_bytes,
         raw_tcp_rtt: r,
+        status_rtt: Quantiles::of(&status_rtt),
         ratio_p50: ratio(c.p50_ns, r.p50_ns),
         ratio_p99: ratio(c.p99_ns, r.p99_ns),
     })
@@ -297,6 +308,7 @@ pub fn text(r: &Report) -> String {
          {} B values, {:.1} s measured after 1 s warm-up\n\
          commit latency   p50 {:>10}  p99 {:>10}  p99.9 {:>10}  ({} commits, {:.0} commits/s, {} errors)\n\
          raw TCP RTT      p50 {:>10}  p99 {:>10}  p99.9 {:>10}  (same run: loopback, blocking sockets, {} B frames)\n\
+         status RTT       p50 {:>10}  p99 {:>10}  p99.9 {:>10}  (same run: client library + leader's client path, no consensus)\n\
          ratio commit/raw p50 {:.2}x  p99 {:.2}x  (goal, memory mode, 1 client, 64 B: p50 <= 3x, p99 <= 10x)\n",
         r.leader,
         r.durability,
@@ -314,6 +326,9 @@ pub fn text(r: &Report) -> String {
         us(r.raw_tcp_rtt.p99_ns),
         us(r.raw_tcp_rtt.p999_ns),
         r.raw_tcp_frame_bytes,
+        us(r.status_rtt.p50_ns),
+        us(r.status_rtt.p99_ns),
+        us(r.status_rtt.p999_ns),
         r.ratio_p50,
         r.ratio_p99,
     )

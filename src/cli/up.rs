@@ -16,6 +16,7 @@ use std::fs;
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -412,9 +413,14 @@ fn up(args: &UpArgs) -> Result<i32, UpError> {
             let Some(child) = slot else { continue };
             match child.try_wait() {
                 Ok(Some(status)) => {
+                    // A signal came from outside (a user trying failover); anything else is the
+                    // node's own verdict, whose last log line usually says why.
+                    let why = match status.signal() {
+                        Some(_) => String::new(),
+                        None => format!(": {}", last_log_line(&layout.log_path(*id))),
+                    };
                     println!(
-                        "aurora up: node {id} exited ({status}): {} (log: {})",
-                        last_log_line(&layout.log_path(*id)),
+                        "aurora up: node {id} exited ({status}){why} (log: {})",
                         layout.log_path(*id).display()
                     );
                     *slot = None;
@@ -435,17 +441,28 @@ fn up(args: &UpArgs) -> Result<i32, UpError> {
     Ok(0)
 }
 
-/// The last non-empty line of a node's log: usually why it stopped.
+/// The last non-empty line of a node's log, without terminal colour codes: usually why it
+/// stopped.
 fn last_log_line(path: &Path) -> String {
-    fs::read_to_string(path)
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "(empty log)".to_owned())
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) else {
+        return "(empty log)".to_owned();
+    };
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI sequence: ESC [ parameters final-byte (a letter).
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }
 
 /// Waits (bounded) until some node reports itself leader, and says which; a cluster that elects
@@ -505,6 +522,19 @@ fn stop_all(children: &mut [(NodeId, Option<Child>)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_lines_lose_their_colour_codes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("n.log");
+        fs::write(
+            &path,
+            "first\n\u{1b}[2mtime\u{1b}[0m \u{1b}[31mERROR\u{1b}[0m bind failed\n\n",
+        )
+        .expect("write");
+        assert_eq!(last_log_line(&path), "time ERROR bind failed");
+        assert_eq!(last_log_line(&dir.path().join("none")), "(empty log)");
+    }
 
     #[test]
     fn fixed_layout_matches_the_documented_ports() {

@@ -55,6 +55,9 @@ pub(crate) struct Connection {
     recv: Vec<u8>,
     /// Bytes of `recv` holding data not yet consumed, from offset 0.
     filled: usize,
+    /// The socket's read timeout as last set; changed only when a wait needs a shorter one or
+    /// would be cut much shorter than it asks, to save a setsockopt(2) per response.
+    read_timeout: Option<Duration>,
 }
 
 impl Connection {
@@ -67,6 +70,7 @@ impl Connection {
             send: Vec::with_capacity(4096),
             recv: vec![0; INITIAL_RECV_BYTES],
             filled: 0,
+            read_timeout: None,
         })
     }
 
@@ -105,9 +109,18 @@ impl Connection {
             }
             // A zero timeout means "block forever" to std; the check above keeps it positive.
             let wait = (deadline - now).max(Duration::from_micros(1));
-            self.stream
-                .set_read_timeout(Some(wait))
-                .map_err(ConnError::Io)?;
+            let reset = match self.read_timeout {
+                None => true,
+                // A deadline may be overshot by at most a tenth of the wait; a much longer wait
+                // would only cost extra wake-ups, so it is worth one syscall to lengthen it.
+                Some(current) => wait < current * 9 / 10 || wait > current * 2,
+            };
+            if reset {
+                self.stream
+                    .set_read_timeout(Some(wait))
+                    .map_err(ConnError::Io)?;
+                self.read_timeout = Some(wait);
+            }
             if self.filled == self.recv.len() {
                 let grown = (self.recv.len() * 2).min(HEADER_LEN + MAX_PAYLOAD_LEN_BYTES as usize);
                 self.recv.resize(grown, 0);

@@ -428,11 +428,13 @@ impl Node {
                         seq: s.seq,
                     }),
                 ),
-                Message::Vote(v) if v.pre_vote => self.send(
+                // A stale (pre-)vote request is denied with the current term, so the candidate
+                // catches up at once instead of campaigning its way up one term per timeout.
+                Message::Vote(v) => self.send(
                     from,
                     Message::VoteResponse(VoteResponse {
                         term: self.term,
-                        pre_vote: true,
+                        pre_vote: v.pre_vote,
                         granted: false,
                     }),
                 ),
@@ -604,6 +606,31 @@ impl Node {
         Ok(())
     }
 
+    /// The host learned that `id` may have lost its log — a node of a `memory`-durability cluster
+    /// reconnected, possibly after a restart that emptied it (storage keeps only term and vote). The
+    /// leader forgets what `id` acknowledged and probes it from the end of the log, so the
+    /// follower's rejection walks `next` back to what it really holds; without this, rejections at
+    /// or below the remembered `matched` are treated as stale and the follower never catches up.
+    ///
+    /// Safe at any time: `matched` only feeds commit decisions, and the commit index never goes
+    /// back, so lowering it can only delay commits. Lease and ReadIndex evidence is kept. A no-op
+    /// unless this node leads and `id` is a member.
+    pub fn reset_progress(&mut self, id: NodeId) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let last = self.log.last_index();
+        let window = self.cfg.max_inflight_appends;
+        if let Some(p) = self.progress.iter_mut().find(|p| p.id == id) {
+            let kept = *p;
+            *p = Progress::new(id, last, window);
+            p.recent_active = kept.recent_active;
+            p.acked_ctx_ns = kept.acked_ctx_ns;
+            p.acked_seq = kept.acked_seq;
+        }
+        self.assert_invariants();
+    }
+
     /// The host made the write of the [`Persist`] numbered `id` (and every earlier one) durable.
     /// Releases the messages that waited for it and lets the leader count its own log.
     pub fn persisted(&mut self, id: PersistId) {
@@ -691,10 +718,7 @@ impl Node {
             || self.soft_state() != self.soft_reported
             || self.heartbeat_pending
             || self.read_round_pending
-            || self
-                .reads
-                .front()
-                .is_some_and(|r| r.index.is_some_and(|i| i <= self.applied))
+            || self.front_read_releasable()
             || (self.role == Role::Leader
                 && self
                     .progress
@@ -1181,13 +1205,13 @@ impl Node {
         p.acked_ctx_ns = p.acked_ctx_ns.max(r.ctx_ns.saturating_add(1));
         p.acked_seq = p.acked_seq.max(r.seq);
         if r.reject {
-            p.reject(r.index, probe_from);
+            p.reject(r.index, probe_from, r.seq);
             return;
         }
         if r.index > last {
             return; // not from this term's log: ignore rather than trust
         }
-        if p.ack(r.index) {
+        if p.ack(r.index, r.seq) {
             match p.state {
                 ReplicaState::Probe => p.become_replicate(),
                 ReplicaState::Snapshot(index) if p.matched >= index => p.become_replicate(),
@@ -1288,7 +1312,15 @@ impl Node {
         self.read_round_pending = false;
         for slot in 0..self.progress.len() {
             let p = self.progress[slot];
-            if matches!(p.state, ReplicaState::Snapshot(_)) || self.log.term(p.next - 1).is_none() {
+            if matches!(p.state, ReplicaState::Snapshot(_)) {
+                continue;
+            }
+            if self.log.term(p.next - 1).is_none() {
+                // The log was compacted past what this follower needs while its appends were out
+                // (lost to a crash or a partition): its window or probe is blocked and no append
+                // can name a compacted entry, so the snapshot is the only message that can reach
+                // it. Skipping it here stalled the follower forever (found by the simulator).
+                self.send_snapshot(slot);
                 continue;
             }
             self.send_append(
@@ -1405,18 +1437,7 @@ impl Node {
         if self.role != Role::Leader {
             return;
         }
-        let me = self.id;
-        let progress = &self.progress;
-        let confirmed_seq = self.membership.quorum_value(QuorumKind::Lease, |id| {
-            if id == me {
-                u64::MAX
-            } else {
-                progress
-                    .iter()
-                    .find(|p| p.id == id)
-                    .map_or(0, |p| p.acked_seq)
-            }
-        });
+        let confirmed_seq = self.read_confirmed_seq();
         let commit = self.committed_in_term().then_some(self.commit);
         for r in self.reads.iter_mut() {
             if r.index.is_none() {
@@ -1436,6 +1457,37 @@ impl Node {
                 _ => break,
             }
         }
+    }
+
+    /// Whether `release_reads` would release the oldest pending read now: its index is known and
+    /// applied, and its leadership round (if any) is confirmed by a lease quorum. Without the
+    /// confirmation check `has_ready` stayed true during every ReadIndex wait while `ready` had
+    /// nothing to hand out, and a host polling `has_ready` spun.
+    fn front_read_releasable(&self) -> bool {
+        let Some(r) = self.reads.front() else {
+            return false;
+        };
+        let index_ready = self.role == Role::Leader
+            && r.index
+                .or_else(|| self.committed_in_term().then_some(self.commit))
+                .is_some_and(|i| i <= self.applied);
+        index_ready && (r.round_seq == 0 || self.read_confirmed_seq() >= r.round_seq)
+    }
+
+    /// The highest append sequence number a lease quorum has acknowledged in this term.
+    fn read_confirmed_seq(&self) -> u64 {
+        let me = self.id;
+        let progress = &self.progress;
+        self.membership.quorum_value(QuorumKind::Lease, |id| {
+            if id == me {
+                u64::MAX
+            } else {
+                progress
+                    .iter()
+                    .find(|p| p.id == id)
+                    .map_or(0, |p| p.acked_seq)
+            }
+        })
     }
 
     fn fail_reads(&mut self) {

@@ -96,6 +96,10 @@ pub struct Progress {
     pub acked_seq: u64,
     /// When the snapshot state was entered, to retry a lost snapshot.
     pub snapshot_sent_ns: u64,
+    /// The append `seq` whose acknowledgement last advanced `matched`: a rejection of a later
+    /// append at or below `matched` means the follower lost entries (a `memory` durability
+    /// restart), not a reordered old answer.
+    pub matched_seq: u64,
 }
 
 impl Progress {
@@ -111,6 +115,7 @@ impl Progress {
             acked_ctx_ns: 0,
             acked_seq: 0,
             snapshot_sent_ns: 0,
+            matched_seq: 0,
         }
     }
 
@@ -158,11 +163,13 @@ impl Progress {
         }
     }
 
-    /// A successful acknowledgement up to `index`; returns whether `matched` advanced.
-    pub fn ack(&mut self, index: LogIndex) -> bool {
+    /// A successful acknowledgement up to `index`, in answer to append `seq`; returns whether
+    /// `matched` advanced.
+    pub fn ack(&mut self, index: LogIndex, seq: u64) -> bool {
         let advanced = index > self.matched;
         if advanced {
             self.matched = index;
+            self.matched_seq = seq;
             self.next = self.next.max(index + 1);
             self.probe_sent = false;
         }
@@ -170,9 +177,20 @@ impl Progress {
         advanced
     }
 
-    /// A rejection of the append whose `prev_index` was `rejected`, with the follower's hint resolved
-    /// against the leader's log to `probe_from`. Returns false for a stale rejection (ignored).
-    pub fn reject(&mut self, rejected: LogIndex, probe_from: LogIndex) -> bool {
+    /// A rejection, sent in answer to append `seq`, of the append whose `prev_index` was `rejected`,
+    /// with the follower's hint resolved against the leader's log to `probe_from`. Returns false
+    /// for a stale rejection (ignored).
+    pub fn reject(&mut self, rejected: LogIndex, probe_from: LogIndex, seq: u64) -> bool {
+        if rejected <= self.matched && seq > self.matched_seq && probe_from < self.matched {
+            // The follower no longer holds what it acknowledged (it restarted without its log):
+            // forget the match and probe from its hint. Commits already made stand; only future
+            // counting uses `matched`, and a lower value is the conservative side.
+            self.matched = 0;
+            self.matched_seq = seq;
+            self.become_probe();
+            self.next = probe_from + 1;
+            return true;
+        }
         match self.state {
             ReplicaState::Replicate => {
                 if rejected <= self.matched {

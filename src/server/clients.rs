@@ -47,6 +47,20 @@ pub struct Incoming {
     len: usize,
 }
 
+/// Requests received in one poll: their headers and payloads.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub incoming: Vec<Incoming>,
+    staging: Vec<u8>,
+}
+
+impl Batch {
+    /// The payload of one staged request.
+    pub fn payload(&self, incoming: &Incoming) -> &[u8] {
+        &self.staging[incoming.start..incoming.start + incoming.len]
+    }
+}
+
 struct Conn {
     stream: TcpStream,
     generation: u32,
@@ -61,10 +75,15 @@ struct Conn {
 
 /// Token of the listener in the epoll set (connection tokens are slot indexes).
 const LISTENER_TOKEN: u64 = u64::MAX;
+/// Token of the wake-up eventfd (the WAL's completion notifier).
+const WAKE_TOKEN: u64 = u64::MAX - 1;
 /// Accepts per poll (bounded so one burst of connections cannot starve the loop).
 const ACCEPTS_PER_POLL: usize = 64;
 /// epoll events reaped per poll.
 const EVENTS_PER_POLL: usize = 256;
+/// Request bytes staged per poll; past this, sockets are read again at the next poll (epoll is
+/// level-triggered), so one burst cannot make the staging area grow without bound.
+const STAGING_BUDGET_BYTES: usize = 4 << 20;
 
 /// The client connection table.
 pub struct ClientTable {
@@ -78,6 +97,8 @@ pub struct ClientTable {
     max_frame_bytes: usize,
     out_limit_bytes: usize,
     events: Vec<libc::epoll_event>,
+    /// An eventfd other completions ring (the WAL's), drained when it fires.
+    wake: Option<OwnedFd>,
     staging: Vec<u8>,
     incoming: Vec<Incoming>,
     stats: ClientStats,
@@ -128,6 +149,7 @@ impl ClientTable {
             max_frame_bytes,
             out_limit_bytes,
             events: vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS_PER_POLL],
+            wake: None,
             staging: Vec::with_capacity(1 << 16),
             incoming: Vec::with_capacity(EVENTS_PER_POLL),
             stats: ClientStats::default(),
@@ -139,6 +161,32 @@ impl ClientTable {
             LISTENER_TOKEN,
         )?;
         Ok(table)
+    }
+
+    /// Creates an eventfd in this epoll set and returns it, for a completion source (the WAL) to
+    /// ring: the loop's one wait then also ends when that source completes.
+    pub fn wake_eventfd(&mut self) -> std::io::Result<std::os::fd::BorrowedFd<'_>> {
+        if self.wake.is_none() {
+            // SAFETY: plain syscall; the result is checked.
+            let fd = cvt(
+                unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) },
+                "eventfd",
+            )?;
+            // SAFETY: `fd` was just created and is owned by nobody else.
+            let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+            self.ctl(libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, WAKE_TOKEN)?;
+            self.wake = Some(owned);
+        }
+        use std::os::fd::AsFd as _;
+        Ok(self.wake.as_ref().expect("just set").as_fd())
+    }
+
+    fn drain_wake(&self) {
+        if let Some(fd) = &self.wake {
+            let mut count = [0u8; 8];
+            // SAFETY: reads at most 8 bytes into a live local buffer; a non-blocking eventfd.
+            let _ = unsafe { libc::read(fd.as_raw_fd(), count.as_mut_ptr().cast(), count.len()) };
+        }
     }
 
     /// The epoll fd: readable when any client socket or the listener is.
@@ -192,6 +240,10 @@ impl ClientTable {
             let token = event.u64;
             if token == LISTENER_TOKEN {
                 self.accept();
+                continue;
+            }
+            if token == WAKE_TOKEN {
+                self.drain_wake();
                 continue;
             }
             let slot = token as usize;
@@ -263,6 +315,9 @@ impl ClientTable {
         let max_frame = self.max_frame_bytes;
         // Bounded: each pass either reads bytes into a buffer that has room, or stops.
         for _ in 0..64 {
+            if self.staging.len() >= STAGING_BUDGET_BYTES {
+                break;
+            }
             let Some(conn) = self.conns[slot].as_mut() else {
                 return;
             };
@@ -353,14 +408,21 @@ impl ClientTable {
         true
     }
 
-    /// The requests staged by the last [`ClientTable::poll`].
-    pub fn incoming(&self) -> &[Incoming] {
-        &self.incoming
+    /// Moves the requests staged by the last [`ClientTable::poll`] out, so the caller can answer
+    /// through the table while it reads them; hand the batch back with
+    /// [`ClientTable::restore_batch`] to keep its buffers (no allocation in steady state).
+    pub fn take_batch(&mut self) -> Batch {
+        Batch {
+            incoming: std::mem::take(&mut self.incoming),
+            staging: std::mem::take(&mut self.staging),
+        }
     }
 
-    /// The payload of a staged request.
-    pub fn payload(&self, incoming: &Incoming) -> &[u8] {
-        &self.staging[incoming.start..incoming.start + incoming.len]
+    pub fn restore_batch(&mut self, mut batch: Batch) {
+        batch.incoming.clear();
+        batch.staging.clear();
+        self.incoming = batch.incoming;
+        self.staging = batch.staging;
     }
 
     /// Whether `conn` is still open.

@@ -68,6 +68,8 @@ const PEER_SLAB_BYTES_MAX: usize = 32 * 1024;
 /// Entries per AppendEntries: bounded so the per-entry headers (13 B each) leave room in a slab.
 const MAX_BATCH_ENTRIES: usize = 128;
 const APPEND_HEADER_BYTES: usize = 6 * 8 + 4;
+/// Average memory one log entry is assumed to take, for `limits.max_log_bytes_in_memory`.
+const LOG_ENTRY_COST_BYTES: u64 = 256;
 const ENTRY_HEADER_BYTES: usize = 8 + 1 + 4;
 
 /// The validated configuration plus what the server derives from it once.
@@ -120,13 +122,23 @@ pub enum StartError {
     },
     #[error("{0}")]
     Setup(String),
-    #[error("cannot bind the {what} port {addr}: {source}; is another process using it?")]
+    #[error("cannot bind the {what} port {addr}: {source}; {}", bind_hint(source))]
     Bind {
         what: &'static str,
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
     },
+}
+
+fn bind_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => "another process uses it: stop it or choose another port",
+        std::io::ErrorKind::AddrNotAvailable => {
+            "this machine has no such address: set the member's address to one of its own"
+        }
+        _ => "check the address in the member's entry of the configuration",
+    }
 }
 
 /// A running node; dropping it without [`RunningServer::shutdown`] leaves the threads running.
@@ -218,6 +230,11 @@ fn node_config(cfg: &ServerConfig, membership: Membership) -> NodeConfig {
         .unwrap_or(MAX_BATCH_ENTRIES)
         .clamp(1, MAX_BATCH_ENTRIES);
     n.max_batch_bytes = cfg.max_entry_bytes;
+    // No compaction yet: the whole log stays in memory, bounded by the configured bytes at the
+    // assumed average entry cost (payload plus the log's per-entry bookkeeping).
+    n.max_log_entries = usize::try_from(c.limits.max_log_bytes_in_memory / LOG_ENTRY_COST_BYTES)
+        .unwrap_or(usize::MAX)
+        .clamp(1_024, 1 << 24);
     n
 }
 
@@ -282,7 +299,10 @@ pub fn start(config: Config) -> Result<RunningServer, StartError> {
     let admin_server = tiny_http::Server::http(admin_addr).map_err(|e| StartError::Bind {
         what: "admin",
         addr: admin_addr,
-        source: std::io::Error::other(e.to_string()),
+        source: match e.downcast::<std::io::Error>() {
+            Ok(io) => *io,
+            Err(other) => std::io::Error::other(other.to_string()),
+        },
     })?;
     let admin_addr = admin_server.server_addr().to_ip().unwrap_or(admin_addr);
     let stop = Arc::new(AtomicBool::new(false));

@@ -25,6 +25,7 @@ use super::protocol::{
 };
 use super::status::{PeerStatus, Shared, StatusSnapshot};
 use super::{Counters, ServerConfig};
+use crate::config::Durability;
 use crate::consensus::{
     self, codec, EntryKind, InMessage, Node, PersistId, ProposeError, ReadError, ReadMode, Role,
 };
@@ -156,6 +157,24 @@ impl Desk {
         now_ns + ms * 1_000_000
     }
 
+    /// A new entry was appended at `index` in `term`: pending writes at or past that index were
+    /// proposed in an earlier term and their entries are gone from this log, so they will never
+    /// apply. Failing them now keeps the queue in index order.
+    fn drop_overwritten(&mut self, index: u64, term: u64) {
+        while self.writes.back().is_some_and(|w| w.index >= index) {
+            let w = self.writes.pop_back().expect("back exists");
+            assert!(
+                w.term < term,
+                "two proposals at index {} in term {term}",
+                w.index
+            );
+            if !w.answered {
+                self.fail(w.conn, w.correlation_id, &lost_write());
+                self.clients.complete(w.conn);
+            }
+        }
+    }
+
     /// Delivers the response of an applied entry to whoever waits for it.
     fn on_applied(
         &mut self,
@@ -178,12 +197,8 @@ impl Desk {
             if w.index < index || w.term != term {
                 // The entry at this index is another one: the proposal was lost to a leader change
                 // and never applied.
-                let error = ServerError::Unavailable {
-                    reason: "leadership changed before the write committed; it was not applied, \
-                             retry on the current leader"
-                        .to_owned(),
-                };
-                self.fail(w.conn, w.correlation_id, &error);
+                self.fail(w.conn, w.correlation_id, &lost_write());
+                self.clients.complete(w.conn);
                 if w.index < index {
                     continue;
                 }
@@ -276,6 +291,15 @@ impl Desk {
         for i in dead.into_iter().rev() {
             self.watches.swap_remove(i);
         }
+    }
+}
+
+/// The answer to a write whose log entry was replaced by a newer leader's.
+fn lost_write() -> ServerError {
+    ServerError::Unavailable {
+        reason: "leadership changed before the write committed; it was not applied, retry on \
+                 the current leader"
+            .to_owned(),
     }
 }
 
@@ -408,6 +432,14 @@ impl NodeLoop {
         let max_park_ns = self.cfg.config.runtime.max_park_us.max(1) * 1_000;
         let wake_fd = self.desk.clients.wake_fd();
         self.transport.watch_wakeup_fd(wake_fd);
+        let wal_fd = self
+            .desk
+            .clients
+            .wake_eventfd()
+            .map_err(|e| format!("cannot create the WAL wake-up eventfd: {e}"))?;
+        self.wal
+            .register_eventfd(wal_fd)
+            .map_err(|e| format!("cannot register the WAL wake-up eventfd: {e}"))?;
         self.publish_status(0);
         // Bounded by the stop flag; each iteration does a bounded amount of work.
         while !self.stop.load(Ordering::Acquire) {
@@ -443,7 +475,13 @@ impl NodeLoop {
         worked |= self.poll_wal(now_ns)?;
         worked |= self.poll_clients(now_ns);
         self.node.tick(now_ns);
-        if self.node.has_ready() {
+        // A follower's acknowledgement waits for its persist; in memory mode (and when the WAL
+        // completes at once) that happens right here, so a second round sends it without another
+        // trip around the loop. Bounded: two rounds.
+        for _ in 0..2 {
+            if !self.node.has_ready() {
+                break;
+            }
             self.handle_ready(now_ns)?;
             self.poll_wal(now_ns)?;
             worked = true;
@@ -483,7 +521,13 @@ impl NodeLoop {
                 } => self.on_peer_frame(from, buf.as_slice(), now_ns),
                 NetEvent::PeerUp {
                     remote: Remote::Peer(id),
-                } => self.set_peer_up(id, true),
+                } => {
+                    self.set_peer_up(id, true);
+                    if self.cfg.config.durability == Durability::Memory {
+                        // It may have restarted with an empty log: re-learn what it holds.
+                        self.node.reset_progress(id);
+                    }
+                }
                 NetEvent::PeerDown {
                     remote: Remote::Peer(id),
                     reason,
@@ -594,16 +638,16 @@ impl NodeLoop {
         if !self.desk.clients.poll() {
             return false;
         }
-        for i in 0..self.desk.clients.incoming().len() {
-            let incoming = self.desk.clients.incoming()[i];
-            self.on_request(incoming.conn, incoming.correlation_id, i, now_ns);
+        let batch = self.desk.clients.take_batch();
+        for incoming in &batch.incoming {
+            let payload = batch.payload(incoming);
+            self.on_request(incoming.conn, incoming.correlation_id, payload, now_ns);
         }
+        self.desk.clients.restore_batch(batch);
         true
     }
 
-    fn on_request(&mut self, conn: ConnRef, corr: u64, i: usize, now_ns: u64) {
-        let incoming = self.desk.clients.incoming()[i];
-        let payload = self.desk.clients.payload(&incoming);
+    fn on_request(&mut self, conn: ConnRef, corr: u64, payload: &[u8], now_ns: u64) {
         let view = match decode_request(payload) {
             Ok(v) => v,
             Err(e) => {
@@ -654,8 +698,7 @@ impl NodeLoop {
                 consistency,
                 request,
             } => {
-                let request = request.to_vec();
-                self.on_store_request(conn, corr, consistency, &request, deadline_ns, now_ns);
+                self.on_store_request(conn, corr, consistency, request, deadline_ns, now_ns);
             }
         }
     }
@@ -713,6 +756,7 @@ impl NodeLoop {
         match self.node.propose(bytes) {
             Ok(p) => {
                 debug_assert_eq!(p.first, p.last);
+                self.desk.drop_overwritten(p.first, p.term);
                 self.desk.writes.push_back(PendingWrite {
                     index: p.first,
                     term: p.term,
@@ -727,7 +771,14 @@ impl NodeLoop {
                 let error = match e {
                     ProposeError::NotLeader { leader } => self.desk.not_leader(Some(leader)),
                     ProposeError::NoLeader => ServerError::NoLeader,
-                    ProposeError::Busy { .. } | ProposeError::LogFull { .. } => ServerError::Busy,
+                    ProposeError::Busy { .. } => ServerError::Busy,
+                    ProposeError::LogFull { len, .. } => ServerError::Unavailable {
+                        reason: format!(
+                            "the in-memory log is full ({len} entries, limits.max_log_bytes_in_memory) \
+                             and this release cannot compact it (snapshots are not implemented); \
+                             raise the limit and restart the cluster"
+                        ),
+                    },
                     ProposeError::TooLarge {
                         len_bytes,
                         max_bytes,
@@ -1122,7 +1173,8 @@ impl NodeLoop {
                     },
                     &mut self.revoke_buf,
                 );
-                if self.node.propose(&self.revoke_buf).is_ok() {
+                if let Ok(p) = self.node.propose(&self.revoke_buf) {
+                    self.desk.drop_overwritten(p.first, p.term);
                     self.desk.counters.leases_expired += 1;
                     // Retry after an election timeout if the revocation does not commit.
                     self.desk

@@ -58,6 +58,8 @@ mod events;
 pub mod handshake;
 pub mod mem;
 mod pool;
+#[cfg(feature = "rdma")]
+pub mod rdma;
 mod stats;
 pub mod tcp_uring;
 

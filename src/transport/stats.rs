@@ -89,6 +89,25 @@ impl RejectReason {
     fn slot(self) -> usize {
         self as usize
     }
+
+    /// The reason a connection is closed for when its frame fails wire validation.
+    pub fn for_wire_error(error: &crate::wire::WireError) -> Self {
+        use crate::wire::WireError;
+        match error {
+            WireError::Truncated { .. } | WireError::TrailingBytes { .. } => {
+                RejectReason::Truncated
+            }
+            WireError::BadMagic { .. } => RejectReason::BadMagic,
+            WireError::UnsupportedVersion { .. } => RejectReason::UnsupportedVersion,
+            WireError::UnknownKind { .. } => RejectReason::UnknownKind,
+            WireError::ReservedFlags { .. } => RejectReason::ReservedFlags,
+            WireError::WrongCluster { .. } => RejectReason::WrongCluster,
+            WireError::WrongDestination { .. } => RejectReason::WrongDestination,
+            WireError::WrongSender { .. } => RejectReason::WrongSender,
+            WireError::Oversize { .. } => RejectReason::Oversize,
+            WireError::BadChecksum { .. } => RejectReason::BadChecksum,
+        }
+    }
 }
 
 impl fmt::Display for RejectReason {

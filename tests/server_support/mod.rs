@@ -71,6 +71,12 @@ pub fn config_toml(id: usize, ports: &[Ports], data_dir: &Path, durability: &str
          election_timeout_max_ms = 200\nrequest_timeout_ms = 2000\nreconnect_backoff_ms = 10\n\
          [limits]\nmax_value_bytes = 65536\nmax_frame_bytes = 131072\n",
     );
+    // Benchmarks may let idle nodes spin before they park.
+    let spin_us: u64 = std::env::var("AURORA_BENCH_SPIN_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    toml.push_str(&format!("[runtime]\nspin_us = {spin_us}\n"));
     toml
 }
 
@@ -91,6 +97,12 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start(n: usize, durability: &'static str) -> Self {
+        if let Ok(filter) = std::env::var("RUST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let dir = tempfile::tempdir().expect("tempdir");
         let ports = ports(n);
         let mut cluster = Self {
@@ -105,9 +117,24 @@ impl Cluster {
         cluster
     }
 
+    /// Starts node `id` on its ports. A freed port can be taken meanwhile as the source port of
+    /// an outgoing connection of a concurrent test, so a failed bind is retried for a while.
     pub fn restart(&mut self, id: usize) {
-        let config = config(id, &self.ports, self.dir.path(), self.durability);
-        self.nodes[id - 1] = Some(start(config).unwrap_or_else(|e| panic!("node {id}: {e}")));
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let config = config(id, &self.ports, self.dir.path(), self.durability);
+            match start(config) {
+                Ok(node) => {
+                    self.nodes[id - 1] = Some(node);
+                    return;
+                }
+                Err(e) if Instant::now() < until => {
+                    eprintln!("node {id} did not start ({e}); retrying");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("node {id}: {e}"),
+            }
+        }
     }
 
     pub fn stop(&mut self, id: usize) {

@@ -38,18 +38,7 @@ impl From<WireError> for ReadError {
 
 /// The transport's reason for a wire error.
 pub(super) fn reject_reason(error: &WireError) -> RejectReason {
-    match error {
-        WireError::Truncated { .. } | WireError::TrailingBytes { .. } => RejectReason::Truncated,
-        WireError::BadMagic { .. } => RejectReason::BadMagic,
-        WireError::UnsupportedVersion { .. } => RejectReason::UnsupportedVersion,
-        WireError::UnknownKind { .. } => RejectReason::UnknownKind,
-        WireError::ReservedFlags { .. } => RejectReason::ReservedFlags,
-        WireError::WrongCluster { .. } => RejectReason::WrongCluster,
-        WireError::WrongDestination { .. } => RejectReason::WrongDestination,
-        WireError::WrongSender { .. } => RejectReason::WrongSender,
-        WireError::Oversize { .. } => RejectReason::Oversize,
-        WireError::BadChecksum { .. } => RejectReason::BadChecksum,
-    }
+    RejectReason::for_wire_error(error)
 }
 
 /// Per-connection reassembly state.
