@@ -5,9 +5,11 @@
 #      as one clear error (tests/dpdk_memif.rs);
 #   2. the same memif pair on 2 MiB hugepages reserved here and given back at the end;
 #   3. two network namespaces joined by a veth pair: net_af_packet (clean, then with nft dropping
-#      10% of the datagrams on the veth) and net_af_xdp.
+#      10% of the datagrams on the veth) and net_af_xdp;
+#   4. a 3-node cluster over a memif mesh commits writes (hack/dpdk-cluster.sh, debug build, short
+#      bench beside the same nodes over tcp_uring).
 # Every rig that cannot start fails the script loudly. Needs root (hugepages, netns, nft).
-# Cost on the 2-vCPU CI machine: ~1 min of tests after the dpdk build (~2–3 min cold).
+# Cost on the 2-vCPU CI machine: ~1.5 min of rigs after the dpdk build (~3–4 min cold).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,8 +42,9 @@ trap cleanup EXIT
 
 step() { printf '\n--> dpdk-rig: %s\n' "$*"; }
 
-step "build (feature dpdk) and unit tests"
+step "build (feature dpdk), clippy, unit tests"
 cargo build --features dpdk --quiet
+cargo clippy --all-targets --features dpdk --quiet -- -D warnings
 cargo test --features dpdk --quiet --lib transport::dpdk
 AURORA="$CARGO_TARGET_DIR/debug/aurora"
 
@@ -130,5 +133,8 @@ pair af_xdp \
     "--vdev net_af_xdp0,iface=va,start_queue=0,queue_count=1 $eal_nohuge --round-trips 3000 --warmup 200" \
     "--vdev net_af_xdp0,iface=vb,start_queue=0,queue_count=1 $eal_nohuge --round-trips 3000 --warmup 200" \
     "$run_a" "$run_b"
+
+step "3-node cluster over a memif mesh"
+PROFILE=debug hack/dpdk-cluster.sh 2
 
 step "all DPDK rigs passed"

@@ -22,6 +22,9 @@ pub struct FaultWeights {
     pub transfer: u32,
     pub membership: u32,
     pub slow_disk: u32,
+    /// Cut the leader, alone or with one follower, from the rest: rapid leader churn with entries
+    /// replicated to a minority (the figure-8 situation of Raft §5.4.2).
+    pub churn: u32,
 }
 
 impl FaultWeights {
@@ -35,6 +38,7 @@ impl FaultWeights {
             + self.transfer
             + self.membership
             + self.slow_disk
+            + self.churn
     }
 }
 
@@ -67,6 +71,9 @@ pub struct Scenario {
     pub slow_disk_latency_ns: (u64, u64),
     /// `memory` durability: a crash keeps only term and vote.
     pub memory_mode: bool,
+    /// Instead of random faults, replay the figure-8 schedule of Raft §5.4.2 with random timing
+    /// (see `World::figure8`).
+    pub figure8: bool,
     pub faults: FaultWeights,
     pub nemesis_every_ns: (u64, u64),
     pub down_ns: (u64, u64),
@@ -120,6 +127,10 @@ impl Scenario {
             },
             long_delay_max_ns: 400 * MS,
         };
+        // A third of the seeds are "churn" runs: the leader is cut off every few hundred
+        // milliseconds, with small batches, so old-term entries sit on minorities while leaders
+        // change and lease reads meet deposed leaders.
+        let churn = rng.below(3) == 0;
         let faults = FaultWeights {
             heal: 4,
             partition: rng.pick(&[0, 2, 4]),
@@ -130,14 +141,26 @@ impl Scenario {
             transfer: rng.pick(&[0, 1, 3]),
             membership: rng.pick(&[0, 1, 3]),
             slow_disk: rng.pick(&[0, 1, 2]),
+            churn: if churn { 8 } else { rng.pick(&[0, 0, 2]) },
         };
+        let figure8 = churn && rng.below(3) != 0;
         let workload = WorkloadConfig {
-            clients: rng.range(2, 5) as usize,
+            // Figure-8 runs have a client with short timeouts (many unknown outcomes): fewer
+            // clients keep the history checkable.
+            clients: if figure8 { 2 } else { rng.range(2, 5) as usize },
             timeout_ns: 400 * MS,
             think_max_ns: rng.pick(&[2 * MS, 10 * MS, 30 * MS]),
             read_pct: 35,
             cas_pct: 40,
             lease_read_pct: rng.pick(&[0, 50, 90]),
+            roaming_readers: if figure8 { 1 } else { rng.range(0, 2) as usize },
+            sticky: figure8,
+            sticky_timeout_ns: 40 * MS,
+        };
+        let max_batch_entries = if churn {
+            rng.pick(&[1, 2])
+        } else {
+            rng.pick(&[1, 2, 4, 64])
         };
         Self {
             seed,
@@ -152,7 +175,7 @@ impl Scenario {
             max_clock_drift_ns,
             tick_ns: rng.pick(&[MS, 2 * MS, 5 * MS]),
             max_inflight_appends: rng.pick(&[1, 2, 8]),
-            max_batch_entries: rng.pick(&[1, 2, 4, 64]),
+            max_batch_entries,
             pre_vote: rng.below(100) < 80,
             compact_every: rng.pick(&[16, 64, 256]),
             max_log_entries: 4096,
@@ -162,8 +185,13 @@ impl Scenario {
             disk_latency_ns: (20 * US, 300 * US),
             slow_disk_latency_ns: (2 * MS, 40 * MS),
             memory_mode,
+            figure8,
             faults,
-            nemesis_every_ns: (100 * MS, 600 * MS),
+            nemesis_every_ns: if churn {
+                (50 * MS, 250 * MS)
+            } else {
+                (100 * MS, 600 * MS)
+            },
             down_ns: (50 * MS, 800 * MS),
             workload,
             fault_phase_ns: 3_000 * MS,
@@ -185,7 +213,7 @@ impl Scenario {
         format!(
             "{} voters (Q1 {}, Q2 {}), {} learners, {} spare; election {}-{} ms, drift {} ms, tick {} ms; \
              window {}, batch {}, prevote {}, compact every {}; drop {}‰ dup {}‰ delay {}+{} us; \
-             {} durability; faults {:?}; {} clients, lease reads {}%",
+             {} durability; figure-8 schedule {}; faults {:?}; {} clients + {} roaming readers, lease reads {}%",
             self.voters.len(),
             self.election_quorum,
             self.replication_quorum,
@@ -204,8 +232,10 @@ impl Scenario {
             self.network.delay_min_ns / US,
             self.network.delay_jitter_ns / US,
             if self.memory_mode { "memory" } else { "fsync" },
+            self.figure8,
             self.faults,
             self.workload.clients,
+            self.workload.roaming_readers,
             self.workload.lease_read_pct,
         )
     }

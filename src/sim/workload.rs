@@ -49,6 +49,14 @@ pub struct WorkloadConfig {
     pub cas_pct: u64,
     /// Share of reads served through the leader lease (the rest use ReadIndex), in percent.
     pub lease_read_pct: u64,
+    /// Extra clients that only issue lease reads, each to a node picked at random: they find a
+    /// deposed leader that still believes it leads (the case leases must be safe in).
+    pub roaming_readers: usize,
+    /// Client 0 retries the same node after a timeout of `sticky_timeout_ns` (instead of another
+    /// node after `timeout_ns`): it keeps writes flowing to a leader that is cut off, as the
+    /// figure-8 schedule needs. One client only, so unknown outcomes stay few enough to check.
+    pub sticky: bool,
+    pub sticky_timeout_ns: u64,
 }
 
 /// All clients and their shared history.
@@ -84,7 +92,7 @@ pub enum ClientAction {
 impl Workload {
     pub fn new(cfg: WorkloadConfig, nodes: Vec<NodeId>, mut rng: Rng) -> Self {
         assert!(!nodes.is_empty());
-        let clients = (0..cfg.clients)
+        let clients = (0..cfg.clients + cfg.roaming_readers)
             .map(|_| Client {
                 inflight: None,
                 target: rng.pick(&nodes),
@@ -136,9 +144,11 @@ impl Workload {
             self.clients[client].inflight = None;
             self.timed_out += 1;
             self.record(client, f, None, Outcome::Unknown, None);
-            // A silent node may be down: try another one next.
-            let other = self.rng.pick(&self.nodes);
-            self.clients[client].target = other;
+            // A silent node may be down: try another one next (unless sticky).
+            if !(self.cfg.sticky && client == 0) {
+                let other = self.rng.pick(&self.nodes);
+                self.clients[client].target = other;
+            }
             return ClientAction::WakeAt(now_ns + self.think());
         }
         if !issue {
@@ -147,7 +157,16 @@ impl Workload {
         let op = self.requests.len() as u64;
         let key = self.rng.below(KEYS as u64) as u8;
         let roll = self.rng.below(100);
-        let request = if roll < self.cfg.read_pct {
+        let roaming = client >= self.cfg.clients;
+        if roaming {
+            self.clients[client].target = self.rng.pick(&self.nodes);
+        }
+        let request = if roaming {
+            Request::Read {
+                key,
+                mode: ReadMode::Lease,
+            }
+        } else if roll < self.cfg.read_pct {
             let mode = if self.rng.below(100) < self.cfg.lease_read_pct {
                 ReadMode::Lease
             } else {
@@ -170,7 +189,12 @@ impl Workload {
             Request::Write(Command { op, key, cas: None })
         };
         self.requests.push(request);
-        let deadline_ns = now_ns + self.cfg.timeout_ns;
+        let deadline_ns = now_ns
+            + if self.cfg.sticky && client == 0 {
+                self.cfg.sticky_timeout_ns
+            } else {
+                self.cfg.timeout_ns
+            };
         self.clients[client].inflight = Some(InFlight {
             op,
             request,

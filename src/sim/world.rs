@@ -93,6 +93,24 @@ struct Host {
     paused_until: Option<u64>,
 }
 
+/// Where the figure-8 fault schedule is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Figure8 {
+    Start,
+    AwaitL2 {
+        l1: NodeId,
+        buddy: NodeId,
+        term: u64,
+    },
+    AwaitL3 {
+        l2: NodeId,
+        term: u64,
+    },
+    CutL3 {
+        l3: NodeId,
+    },
+}
+
 /// Everything but the hosts, so a host and the world can be borrowed at once.
 struct Ctx {
     sc: Scenario,
@@ -107,6 +125,8 @@ struct Ctx {
     trace: bool,
     buf: Vec<u8>,
     settled_at: Option<u64>,
+    figure8: Figure8,
+    ids: Vec<NodeId>,
     /// The highest committed index when the faults healed: every member must catch up to it.
     committed_at_settle: LogIndex,
     stats: RunStats,
@@ -168,6 +188,8 @@ impl World {
             trace,
             buf: vec![0; MAX_MESSAGE_BYTES],
             settled_at: None,
+            figure8: Figure8::Start,
+            ids: all.clone(),
             committed_at_settle: 0,
             stats: RunStats::default(),
             sc,
@@ -197,7 +219,7 @@ impl World {
         for id in ids {
             self.start_node(id, membership)?;
         }
-        for client in 0..self.ctx.sc.workload.clients {
+        for client in 0..self.ctx.sc.workload.clients + self.ctx.sc.workload.roaming_readers {
             let at = self
                 .ctx
                 .link_rng
@@ -544,6 +566,9 @@ impl World {
         if now >= self.ctx.sc.fault_phase_ns {
             return self.settle();
         }
+        if self.ctx.sc.figure8 {
+            return self.figure8();
+        }
         let w = self.ctx.sc.faults;
         let total = w.total();
         let mut roll = self.ctx.nemesis_rng.below(u64::from(total.max(1))) as u32;
@@ -615,6 +640,19 @@ impl World {
             }
         } else if pick(w.membership) {
             self.change_membership(&mut note)?;
+        } else if pick(w.churn) {
+            if let Some(l) = self.leader() {
+                let mut side = vec![l];
+                let others: Vec<NodeId> =
+                    self.member_ids().into_iter().filter(|&i| i != l).collect();
+                if self.ctx.nemesis_rng.below(2) == 0 {
+                    side.push(self.ctx.nemesis_rng.pick(&others));
+                }
+                self.ctx.network.heal();
+                let rest: Vec<NodeId> = others.into_iter().filter(|i| !side.contains(i)).collect();
+                self.ctx.network.partition(&side, &rest);
+                let _ = write!(note, "churn: cut {side:?} from {rest:?}");
+            }
         } else if pick(w.slow_disk) {
             let ids = self.member_ids();
             let id = self.ctx.nemesis_rng.pick(&ids);
@@ -627,6 +665,65 @@ impl World {
         }
         let next = now + self.ctx.nemesis_delay();
         self.ctx.push(next, Event::Nemesis)
+    }
+
+    /// The figure-8 schedule (Raft §5.4.2, figure 8), with random timing:
+    /// 1. cut the leader L1 and one follower off: L1's new entries reach only that follower;
+    /// 2. once the majority side elected L2, cut L2 off alone the instant it leads, so its entries
+    ///    of the newer term stay on it, and reunite the others;
+    /// 3. once someone else (typically L1 again, its log is the longest) leads, let it run for a
+    ///    few milliseconds — it re-replicates L1's old-term entries to the others one batch at a
+    ///    time — then cut it off and let L2 back in: L2's newer last term can win an election and
+    ///    overwrite those entries, which is safe only if nobody committed them by counting.
+    fn figure8(&mut self) -> Step {
+        let now = self.ctx.now_ns;
+        let poll_ns = 1_000_000;
+        let ids = self.member_ids();
+        let mut note = String::new();
+        let next = match self.ctx.figure8 {
+            Figure8::Start => match self.leader() {
+                Some(l1) => {
+                    let others: Vec<NodeId> = ids.iter().copied().filter(|&i| i != l1).collect();
+                    let buddy = self.ctx.nemesis_rng.pick(&others);
+                    let rest: Vec<NodeId> = others.into_iter().filter(|&i| i != buddy).collect();
+                    self.ctx.network.heal();
+                    self.ctx.network.partition(&[l1, buddy], &rest);
+                    let _ = write!(note, "figure 8: cut [{l1}, {buddy}] from {rest:?}");
+                    self.ctx.figure8 = Figure8::AwaitL2 {
+                        l1,
+                        buddy,
+                        term: self.host(l1).node.as_ref().map_or(0, Node::term),
+                    };
+                    now + poll_ns
+                }
+                None => now + poll_ns,
+            },
+            // Step 2 happens in `Ctx::leader_elected`, before the new leader's first message.
+            Figure8::AwaitL2 { .. } => now + poll_ns,
+            Figure8::AwaitL3 { l2, term } => match self.leader() {
+                Some(l3) if l3 != l2 && self.term_of(l3) > term => {
+                    self.ctx.figure8 = Figure8::CutL3 { l3 };
+                    now + self.ctx.nemesis_rng.range(0, 20_000_000)
+                }
+                _ => now + poll_ns,
+            },
+            Figure8::CutL3 { l3 } => {
+                let others: Vec<NodeId> = ids.iter().copied().filter(|&i| i != l3).collect();
+                self.ctx.network.heal();
+                self.ctx.network.partition(&[l3], &others);
+                let _ = write!(note, "figure 8: cut n{l3} off, the rest reunited");
+                self.ctx.figure8 = Figure8::Start;
+                now + 2 * self.ctx.sc.election_timeout_max_ns
+            }
+        };
+        if self.ctx.trace && !note.is_empty() {
+            println!("{} nemesis: {note}", ms(now));
+        }
+        self.ctx.push(next, Event::Nemesis)
+    }
+
+    fn term_of(&self, id: NodeId) -> u64 {
+        self.host(id).node.as_ref().map_or(0, Node::term)
     }
 
     fn crash_one(&mut self, note: &mut String) -> Step {
@@ -863,6 +960,32 @@ impl Ctx {
         })
     }
 
+    /// Step 2 of the figure-8 schedule: the new leader of the majority side is cut off before its
+    /// first message leaves, so the entry of its term stays on it alone.
+    fn leader_elected(&mut self, id: NodeId, term: u64) {
+        let Figure8::AwaitL2 {
+            l1,
+            buddy,
+            term: old,
+        } = self.figure8
+        else {
+            return;
+        };
+        if id == l1 || id == buddy || term <= old || self.settled_at.is_some() {
+            return;
+        }
+        let others: Vec<NodeId> = self.ids.iter().copied().filter(|&i| i != id).collect();
+        self.network.heal();
+        self.network.partition(&[id], &others);
+        if self.trace {
+            println!(
+                "{} nemesis: figure 8: cut new leader n{id} off alone",
+                ms(self.now_ns)
+            );
+        }
+        self.figure8 = Figure8::AwaitL3 { l2: id, term };
+    }
+
     fn nemesis_delay(&mut self) -> u64 {
         let (lo, hi) = self.sc.nemesis_every_ns;
         self.nemesis_rng.range(lo, hi)
@@ -929,14 +1052,19 @@ fn drain(host: &mut Host, ctx: &mut Ctx) -> Step {
         let term = node.term();
         let leader = node.leader();
         let ready = node.ready();
-        if let (true, Some(s)) = (ctx.trace, ready.soft_state()) {
-            println!(
-                "{} n{id} is {:?} in term {} (leader {:?})",
-                ms(ctx.now_ns),
-                s.role,
-                s.term,
-                s.leader
-            );
+        if let Some(s) = ready.soft_state() {
+            if ctx.trace {
+                println!(
+                    "{} n{id} is {:?} in term {} (leader {:?})",
+                    ms(ctx.now_ns),
+                    s.role,
+                    s.term,
+                    s.leader
+                );
+            }
+            if s.role == Role::Leader && ctx.sc.figure8 {
+                ctx.leader_elected(id, s.term);
+            }
         }
         for env in ready.messages() {
             let data: &[u8] = match &env.message {

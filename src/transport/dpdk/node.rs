@@ -71,9 +71,11 @@ pub fn open(cfg: &Config, opts: &DpdkOptions) -> Result<DpdkTransport, DpdkError
         .dpdk
         .as_ref()
         .ok_or_else(|| DpdkError::Config("transport = \"dpdk\" needs a [dpdk] table".into()))?;
-    let vdev = dpdk.vdevs.first().ok_or_else(|| {
-        DpdkError::Config("[dpdk] vdevs is empty: name this node's device".into())
-    })?;
+    if dpdk.vdevs.is_empty() {
+        return Err(DpdkError::Config(
+            "[dpdk] vdevs is empty: name this node's device(s)".into(),
+        ));
+    }
     let spec = EalSpec {
         file_prefix: format!("aurora-{:x}-{}", cfg.cluster_id, cfg.node_id),
         cores: if cfg.runtime.pin {
@@ -85,16 +87,21 @@ pub fn open(cfg: &Config, opts: &DpdkOptions) -> Result<DpdkTransport, DpdkError
         extra_args: dpdk.eal_args.clone(),
     };
     let eal = Eal::init(&spec)?;
-    let port = EthPort::open(
-        eal,
-        &PortSpec {
-            name: vdev_name(vdev).to_string(),
-            mbufs: opts.mbufs,
-            rx_desc: 1024,
-            tx_desc: 1024,
-            link_timeout_ms: opts.link_timeout_ms,
-        },
-    )?;
+    // One port per vdev: one shared segment (af_packet on a bridge) or one per peer (a memif
+    // mesh); the transport learns which peer is behind which port.
+    let mut ports = Vec::with_capacity(dpdk.vdevs.len());
+    for vdev in &dpdk.vdevs {
+        ports.push(EthPort::open(
+            eal.clone(),
+            &PortSpec {
+                name: vdev_name(vdev).to_string(),
+                mbufs: opts.mbufs,
+                rx_desc: 1024,
+                tx_desc: 1024,
+                link_timeout_ms: opts.link_timeout_ms,
+            },
+        )?);
+    }
     let endpoint = |id| {
         dpdk.peers.iter().find(|p| p.id == id).map(|p| Endpoint {
             mac: p.mac,
@@ -116,7 +123,7 @@ pub fn open(cfg: &Config, opts: &DpdkOptions) -> Result<DpdkTransport, DpdkError
         .collect();
     let max_payload = u32::try_from(cfg.limits.max_frame_bytes).unwrap_or(u32::MAX);
     let transport = DatagramTransport::new(
-        port,
+        ports,
         DatagramConfig {
             node_id: cfg.node_id,
             cluster_id: cfg.cluster_id,

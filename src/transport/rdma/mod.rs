@@ -402,6 +402,8 @@ pub struct RdmaTransport {
     now_ns: u64,
     /// Connections not yet up (while any exist, rdma_cm is looked at on every poll).
     opening: usize,
+    /// An eventfd `park` also wakes on (the runtime's doorbell), as tcp_uring's.
+    wake_fd: Option<std::os::fd::RawFd>,
     // Dropped last: outstanding `Buf`s keep the region mapped anyway; the MR is deregistered
     // in `drop` before this.
     pool: BufferPool,
@@ -480,6 +482,7 @@ impl RdmaTransport {
             cm_due_ns: 0,
             now_ns: 0,
             opening: 0,
+            wake_fd: None,
             pool,
             cfg,
         };
@@ -569,6 +572,12 @@ impl RdmaTransport {
     /// The rdma_cm port peers dial, if listening.
     pub fn local_port(&self) -> Option<u16> {
         self.local_port
+    }
+
+    /// Adds `fd` (an eventfd such as the runtime's doorbell) to what [`Transport::park`] wakes on,
+    /// so one wait covers completions, rdma_cm events and mailboxes. The owner of the fd drains it.
+    pub fn watch_wakeup_fd(&mut self, fd: std::os::fd::RawFd) {
+        self.wake_fd = Some(fd);
     }
 
     /// Whether `peer` is up (authenticated, frames flow).
@@ -1582,21 +1591,19 @@ impl Transport for RdmaTransport {
                 self.parked_wcs = n as usize;
                 return Ok(());
             }
+            let pollfd = |fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
             let mut fds = [
-                libc::pollfd {
-                    fd: ffi::aur_comp_channel_fd(self.comp),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: ffi::aur_cm_channel_fd(self.cm),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
+                pollfd(ffi::aur_comp_channel_fd(self.comp)),
+                pollfd(ffi::aur_cm_channel_fd(self.cm)),
+                pollfd(self.wake_fd.unwrap_or(-1)), // poll(2) skips a negative fd
             ];
             let timeout_ms = timeout_ns.div_ceil(1_000_000).min(i32::MAX as u64) as i32;
             self.stats.kernel_enters += 1;
-            if libc::poll(fds.as_mut_ptr(), 2, timeout_ms) > 0 && fds[0].revents != 0 {
+            if libc::poll(fds.as_mut_ptr(), 3, timeout_ms) > 0 && fds[0].revents != 0 {
                 ffi::aur_cq_take_notification(self.comp);
             }
             if fds[1].revents != 0 {
