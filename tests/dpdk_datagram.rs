@@ -18,8 +18,8 @@ fn pair_with(cfg_a: DatagramConfig, cfg_b: DatagramConfig) -> (Node, Node, LinkP
     let (pa, pb) = LinkPort::pair(MTU_FRAME, 1024);
     // Keep handles on each end's fault knobs: clones share the link.
     let (ka, kb) = (pa.knobs(), pb.knobs());
-    let a = DatagramTransport::new(pa, cfg_a).unwrap();
-    let b = DatagramTransport::new(pb, cfg_b).unwrap();
+    let a = DatagramTransport::new(vec![pa], cfg_a).unwrap();
+    let b = DatagramTransport::new(vec![pb], cfg_b).unwrap();
     (a, b, ka, kb)
 }
 
@@ -295,11 +295,11 @@ fn a_restarted_peer_is_reported_down_then_up() {
     let mut clock = Clock(0);
     let (pa, pb) = LinkPort::pair(MTU_FRAME, 1024);
     let pb2 = pb.knobs();
-    let mut a = DatagramTransport::new(pa, config(1, &[2])).unwrap();
-    let mut b = DatagramTransport::new(pb, config(2, &[1])).unwrap();
+    let mut a = DatagramTransport::new(vec![pa], config(1, &[2])).unwrap();
+    let mut b = DatagramTransport::new(vec![pb], config(2, &[1])).unwrap();
     connect(&mut clock, &mut a, &mut b);
     drop(b);
-    let mut b = DatagramTransport::new(pb2, config(2, &[1])).unwrap();
+    let mut b = DatagramTransport::new(vec![pb2], config(2, &[1])).unwrap();
     let (sa, sb) = pump(&mut clock, &mut a, &mut b, 300);
     assert_eq!(
         sa,
@@ -397,4 +397,49 @@ fn a_frame_larger_than_the_receivers_slab_is_dropped_and_counted_and_the_next_on
     );
     assert_eq!(sa.iter().filter(|s| matches!(s, Seen::Sent(_))).count(), 2);
     assert_eq!(b.buffers().free_count(), b.buffers().slab_count());
+}
+
+#[test]
+fn a_node_with_one_port_per_peer_learns_which_port_reaches_whom() {
+    // A memif-style mesh: node 1 has a link to 2 and a link to 3; 2 and 3 have one each, so they
+    // never hear of each other and only 1 can reach both.
+    let (p12, p21) = LinkPort::pair(MTU_FRAME, 1024);
+    let (p13, p31) = LinkPort::pair(MTU_FRAME, 1024);
+    let mut n1 = DatagramTransport::new(vec![p12, p13], config(1, &[2, 3])).unwrap();
+    let mut n2 = DatagramTransport::new(vec![p21], config(2, &[1])).unwrap();
+    let mut n3 = DatagramTransport::new(vec![p31], config(3, &[1])).unwrap();
+    let mut clock = Clock(0);
+    let mut events: Vec<Event> = Vec::with_capacity(64);
+    let mut seen_by = [Vec::new(), Vec::new(), Vec::new()];
+    let mut round = |n1: &mut Node, n2: &mut Node, n3: &mut Node, seen_by: &mut [Vec<Seen>; 3]| {
+        let now = clock.step(10_000);
+        for (i, n) in [n1, n2, n3].into_iter().enumerate() {
+            n.poll(now, &mut events).unwrap();
+            seen_by[i].extend(seen(&mut events));
+        }
+    };
+    for _ in 0..5 {
+        round(&mut n1, &mut n2, &mut n3, &mut seen_by);
+    }
+    assert_eq!(
+        seen_by[0],
+        [Seen::Up(Remote::Peer(2)), Seen::Up(Remote::Peer(3))]
+    );
+    // Before learning, node 1's SYNs to 3 also went out on the link to 2 (dropped there).
+    let misrouted_before = n2.datagram_stats().packet_drops(Drop::NotForUs);
+    n1.send(Remote::Peer(3), frame(&n1, 1, 3, 30, b"to three"))
+        .unwrap();
+    n1.send(Remote::Peer(2), frame(&n1, 1, 2, 20, b"to two"))
+        .unwrap();
+    n3.send(Remote::Peer(1), frame(&n3, 3, 1, 31, b"from three"))
+        .unwrap();
+    for _ in 0..5 {
+        round(&mut n1, &mut n2, &mut n3, &mut seen_by);
+    }
+    assert_eq!(received(&seen_by[1]), [20]);
+    assert_eq!(received(&seen_by[2]), [30]);
+    assert_eq!(received(&seen_by[0]), [31]);
+    // After learning, nothing goes out on the wrong link: 2 never saw a frame meant for 3.
+    let misrouted = n2.datagram_stats().packet_drops(Drop::NotForUs);
+    assert_eq!(misrouted, misrouted_before);
 }

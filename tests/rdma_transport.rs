@@ -188,3 +188,43 @@ fn a_partitioned_peer_goes_down_with_its_queue_pair_in_error_and_comes_back_when
         |i, e| matches!((i, e), (1, Event::Received { buf, .. }) if seq_of(&buf) == 9),
     );
 }
+
+/// `park` sleeps in the kernel, and wakes for a completion or for the watched doorbell fd, not for
+/// its timeout (which is a minute here: returning near it would mean the wakeup was lost).
+#[test]
+fn park_wakes_for_an_arriving_frame_and_for_the_doorbell() {
+    const PARK_NS: u64 = 60_000_000_000;
+    let mut b = RdmaTransport::new(node(2, 1, &[], &[1])).unwrap();
+    let mut a = RdmaTransport::new(node(1, 0, &[(2, addr_of(&b))], &[])).unwrap();
+    until_up(&mut [&mut a, &mut b], 0, 2);
+    until_up(&mut [&mut a, &mut b], 1, 1);
+    let mut events = Vec::with_capacity(16);
+    b.poll(now_ns(), &mut events).unwrap();
+    events.clear();
+
+    a.send(Remote::Peer(2), ping(&a, 1, 2, 5)).unwrap();
+    let started = std::time::Instant::now();
+    b.park(PARK_NS).unwrap();
+    assert!(
+        started.elapsed().as_nanos() < u128::from(PARK_NS / 2),
+        "park missed the completion"
+    );
+    pump(
+        &mut [&mut a, &mut b],
+        "the frame after park",
+        |i, e| matches!((i, e), (1, Event::Received { buf, .. }) if seq_of(&buf) == 5),
+    );
+
+    // SAFETY: plain eventfd syscalls on a descriptor this test owns.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK) };
+    assert!(fd >= 0);
+    b.watch_wakeup_fd(fd);
+    assert_eq!(unsafe { libc::eventfd_write(fd, 1) }, 0);
+    let started = std::time::Instant::now();
+    b.park(PARK_NS).unwrap();
+    assert!(
+        started.elapsed().as_nanos() < u128::from(PARK_NS / 2),
+        "park missed the doorbell"
+    );
+    unsafe { libc::close(fd) };
+}

@@ -41,12 +41,6 @@ fn grant(c: &mut Client, ttl_ms: u64) -> LeaseId {
     }
 }
 
-fn put_with_lease(c: &mut Client, key: &str, lease: LeaseId) {
-    let mut put = PutRequest::new(key, b"leased".to_vec());
-    put.lease = lease;
-    ok(c.store(&sessionless(Command::Put(put)), Consistency::Linearizable));
-}
-
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let until = Instant::now() + Duration::from_secs(10);
     while !f() {
@@ -130,35 +124,90 @@ fn watch_streams_history_and_new_events_in_order() {
     );
 }
 
+/// Runs `request` on whichever node leads, retrying server errors (a leader change on a loaded
+/// machine) for up to ten seconds.
+fn on_leader(cluster: &Cluster, request: &Request, consistency: Consistency) -> Reply {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let leader = cluster.wait_leader(ELECTION);
+        if let Ok(mut c) = Client::connect(cluster.client_addr(leader)) {
+            match c.store(request, consistency) {
+                Ok(Ok(resp)) => return resp.result.expect("store accepted"),
+                Ok(Err(e)) => assert!(Instant::now() < until, "server error: {e}"),
+                Err(e) => assert!(Instant::now() < until, "i/o error: {e}"),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn leased_put(key: &str, lease: LeaseId) -> Request {
+    let mut put = PutRequest::new(key, b"leased".to_vec());
+    put.lease = lease;
+    sessionless(Command::Put(put))
+}
+
+fn range(key: &str) -> Request {
+    sessionless(Command::Read(ReadRequest::Range(
+        aurora::store::RangeRequest::latest(KeyRange::single(key)),
+    )))
+}
+
+fn found(reply: Reply) -> bool {
+    match reply {
+        Reply::Range(r) => !r.kvs.is_empty(),
+        other => panic!("expected a range reply, got {other:?}"),
+    }
+}
+
 #[test]
 fn leases_expire_by_the_leader_and_keep_alives_hold_them() {
     let cluster = Cluster::start(3, "memory");
-    let leader = cluster.wait_leader(ELECTION);
-    let mut c = Client::connect(cluster.client_addr(leader)).unwrap();
-    let short = grant(&mut c, 300);
-    put_with_lease(&mut c, "ephemeral", short);
-    let kept = grant(&mut c, 300);
-    put_with_lease(&mut c, "kept", kept);
+    let grant = |ttl_ms| match on_leader(
+        &cluster,
+        &sessionless(Command::LeaseGrant {
+            id: NO_LEASE,
+            ttl_ms,
+        }),
+        Consistency::Linearizable,
+    ) {
+        Reply::LeaseGranted { id, .. } => id,
+        other => panic!("expected a lease, got {other:?}"),
+    };
+    let short = grant(300);
+    on_leader(
+        &cluster,
+        &leased_put("ephemeral", short),
+        Consistency::Linearizable,
+    );
+    let kept = grant(300);
+    on_leader(
+        &cluster,
+        &leased_put("kept", kept),
+        Consistency::Linearizable,
+    );
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(900) {
-        match ok(c.store(
-            &sessionless(Command::Read(ReadRequest::LeaseKeepAlive { id: kept })),
-            Consistency::Linearizable,
-        )) {
+        let keep_alive = sessionless(Command::Read(ReadRequest::LeaseKeepAlive { id: kept }));
+        match on_leader(&cluster, &keep_alive, Consistency::Linearizable) {
             Reply::LeaseAlive { id, .. } => assert_eq!(id, kept),
             other => panic!("expected LeaseAlive, got {other:?}"),
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     wait_until("the unrenewed lease's key to vanish", || {
-        c.get("ephemeral", Consistency::Linearizable)
-            .unwrap()
-            .unwrap()
-            .is_none()
+        !found(on_leader(
+            &cluster,
+            &range("ephemeral"),
+            Consistency::Linearizable,
+        ))
     });
-    assert_eq!(
-        c.get("kept", Consistency::Linearizable).unwrap().unwrap(),
-        Some(b"leased".to_vec()),
+    assert!(
+        found(on_leader(
+            &cluster,
+            &range("kept"),
+            Consistency::Linearizable
+        )),
         "a kept-alive lease survives"
     );
     // The expiry went through the log: every replica agrees.

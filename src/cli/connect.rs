@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::client::{parse_endpoints, Client, ClientError, ClientOptions, Consistency};
+use crate::store::KeyRange;
 
 /// The client endpoints of the cluster `aurora up` starts with its default ports.
 pub const DEFAULT_ENDPOINTS: &str = "127.0.0.1:7102,127.0.0.1:7112,127.0.0.1:7122";
@@ -46,11 +47,42 @@ impl ClientArgs {
         Client::connect(self.options()?)
     }
 
+    /// Runs `f` with a fresh client, then closes the session a write may have opened (best
+    /// effort: an unclosed session is evicted by the store later anyway).
+    pub fn session<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        let mut client = self.connect()?;
+        let result = f(&mut client);
+        let _ = client.close_session();
+        result
+    }
+
     /// A client whose reads may be served stale by whichever node it reaches.
     pub fn connect_with(&self, consistency: Consistency) -> Result<Client, ClientError> {
         let mut opts = self.options()?;
         opts.consistency = consistency;
         Client::connect(opts)
+    }
+}
+
+/// A key, or with `--prefix` every key that starts with it.
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    pub key: String,
+    /// Every key that starts with KEY.
+    #[arg(long)]
+    pub prefix: bool,
+}
+
+impl KeyArgs {
+    pub fn range(&self) -> KeyRange {
+        if self.prefix {
+            KeyRange::prefix(self.key.as_bytes())
+        } else {
+            KeyRange::single(self.key.as_bytes())
+        }
     }
 }
 

@@ -3,34 +3,28 @@
 
 use clap::Args;
 
-use super::connect::{fail, ClientArgs};
+use super::connect::{fail, ClientArgs, KeyArgs};
 use super::print::print_kv;
-use crate::store::{DeleteRangeRequest, KeyRange};
+use crate::store::DeleteRangeRequest;
 
 #[derive(Debug, Args)]
 pub struct DelArgs {
     #[command(flatten)]
     pub client: ClientArgs,
-    pub key: String,
-    /// Every key that starts with KEY.
-    #[arg(long)]
-    pub prefix: bool,
+    #[command(flatten)]
+    pub key: KeyArgs,
     /// Also print what was deleted.
     #[arg(long)]
     pub prev_kv: bool,
 }
 
 pub fn run(args: &DelArgs) -> i32 {
-    let range = if args.prefix {
-        KeyRange::prefix(args.key.as_bytes())
-    } else {
-        KeyRange::single(args.key.as_bytes())
-    };
+    let range = args.key.range();
     let request = DeleteRangeRequest {
         range,
         prev_kv: args.prev_kv,
     };
-    match args.client.connect().and_then(|mut c| c.delete(request)) {
+    match args.client.session(|c| c.delete(request)) {
         Ok((revision, reply)) => {
             println!("deleted {} (revision {revision})", reply.deleted);
             for kv in &reply.prev_kvs {

@@ -3,19 +3,17 @@
 
 use clap::Args;
 
-use super::connect::ClientArgs;
+use super::connect::{ClientArgs, KeyArgs};
 use super::print::{print_kv, quote};
 use crate::client::Consistency;
-use crate::store::{KeyRange, RangeRequest};
+use crate::store::RangeRequest;
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
     #[command(flatten)]
     pub client: ClientArgs,
-    pub key: String,
-    /// Every key that starts with KEY.
-    #[arg(long)]
-    pub prefix: bool,
+    #[command(flatten)]
+    pub key: KeyArgs,
     /// Read as of this past revision (0: the latest).
     #[arg(long, default_value_t = 0)]
     pub rev: u64,
@@ -31,11 +29,7 @@ pub struct GetArgs {
 }
 
 pub fn run(args: &GetArgs) -> i32 {
-    let range = if args.prefix {
-        KeyRange::prefix(args.key.as_bytes())
-    } else {
-        KeyRange::single(args.key.as_bytes())
-    };
+    let range = args.key.range();
     let request = RangeRequest {
         range,
         revision: args.rev,

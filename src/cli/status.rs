@@ -85,7 +85,12 @@ pub fn run(args: &StatusArgs) -> i32 {
                         serde_json::json!({"endpoint": addr.to_string(), "error": e.to_string()})
                     );
                 } else {
-                    println!("{:<22} unreachable: {e}", addr.to_string());
+                    // The table names the endpoint already; keep the row to the cause.
+                    let cause = match &e {
+                        ClientError::Unreachable { last, .. } => last.clone(),
+                        other => other.to_string(),
+                    };
+                    println!("{:<22} unreachable: {cause}", addr.to_string());
                 }
             }
         }

@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::connect::{fail, ClientArgs};
+use super::connect::{fail, ClientArgs, KeyArgs};
 use super::print::event_line;
 use super::signals::{install_stop_handler, stop_requested};
 use crate::client::Watch;
-use crate::store::KeyRange;
 
 /// How often the loop looks at Ctrl-C while no event arrives.
 const POLL: Duration = Duration::from_millis(100);
@@ -20,10 +19,8 @@ const POLL: Duration = Duration::from_millis(100);
 pub struct WatchArgs {
     #[command(flatten)]
     pub client: ClientArgs,
-    pub key: String,
-    /// Every key that starts with KEY.
-    #[arg(long)]
-    pub prefix: bool,
+    #[command(flatten)]
+    pub key: KeyArgs,
     /// Start at this revision (replaying history from there); 0: changes from now on.
     #[arg(long, default_value_t = 0)]
     pub rev: u64,
@@ -34,11 +31,7 @@ pub struct WatchArgs {
 
 pub fn run(args: &WatchArgs) -> i32 {
     install_stop_handler();
-    let range = if args.prefix {
-        KeyRange::prefix(args.key.as_bytes())
-    } else {
-        KeyRange::single(args.key.as_bytes())
-    };
+    let range = args.key.range();
     let mut watch = match args
         .client
         .options()
@@ -47,11 +40,8 @@ pub fn run(args: &WatchArgs) -> i32 {
         Ok(w) => w,
         Err(e) => return fail("watch", &e),
     };
-    eprintln!(
-        "watching {}{}",
-        args.key,
-        if args.prefix { "*" } else { "" }
-    );
+    let key = &args.key;
+    eprintln!("watching {}{}", key.key, if key.prefix { "*" } else { "" });
     let mut seen = 0u64;
     while !stop_requested() && (args.count == 0 || seen < args.count) {
         match watch.next_event(POLL) {

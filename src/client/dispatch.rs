@@ -44,6 +44,7 @@ struct Pending {
     /// requests.
     seq: Option<(u64, u64)>,
     deadline: Instant,
+    submitted: Instant,
     /// A queued lock or campaign or a waiting barrier arrival: its final answer comes later,
     /// and silence on the connection is expected meanwhile.
     waiting: bool,
@@ -76,6 +77,10 @@ pub struct Client {
     last_problem: String,
     /// When the connection last showed life while non-waiting requests were pending.
     last_progress: Instant,
+    /// The client's own status request sent to check on a connection where only waiting
+    /// requests are pending (nothing else would reveal a stopped or partitioned node); its answer
+    /// is dropped.
+    probe: Option<u64>,
     backoff: Duration,
 }
 
@@ -102,6 +107,7 @@ impl Client {
             next_correlation: 1,
             last_problem: "none".to_owned(),
             last_progress: Instant::now(),
+            probe: None,
             backoff: BACKOFF_MIN,
         };
         client.ensure_connection()?;
@@ -129,7 +135,7 @@ impl Client {
 
     /// Requests submitted and not yet collected.
     pub fn in_flight(&self) -> usize {
-        self.pending.len() + self.done.len()
+        self.pending.len() + self.done.len() - usize::from(self.probe.is_some())
     }
 
     /// Sends `command` without waiting; collect the answer with [`Client::wait`] or
@@ -167,8 +173,9 @@ impl Client {
         Ok(self.submit_op(op, seq))
     }
 
-    /// Asks the connected node for its view of the cluster (any node answers, leader or not).
-    pub fn submit_status(&mut self) -> Ticket {
+    /// Asks the connected node for its view of the cluster (any node answers, leader or not);
+    /// [`Client::status`] waits for it.
+    fn submit_status(&mut self) -> Ticket {
         self.submit_op(RequestOp::Status, None)
     }
 
@@ -179,9 +186,11 @@ impl Client {
             request: ClientRequest { deadline_ms: 0, op },
             seq,
             deadline: Instant::now() + self.opts.request_timeout,
+            submitted: Instant::now(),
             waiting: false,
         };
-        if self.pending.is_empty() {
+        if self.pending.values().all(|p| p.waiting) {
+            // The silence clock starts with the first request that expects a prompt answer.
             self.last_progress = Instant::now();
         }
         let sent = match self.conn.as_mut() {
@@ -219,7 +228,7 @@ impl Client {
                 let result = self.done.remove(&id).expect("key just seen");
                 return Ok(Some((Ticket(id), result)));
             }
-            if self.pending.is_empty() {
+            if self.pending.len() == usize::from(self.probe.is_some()) {
                 return Ok(None);
             }
             self.step()?;
@@ -272,6 +281,25 @@ impl Client {
         }
     }
 
+    /// Closes the session (if a write opened one), so the store forgets its cached answers now
+    /// rather than when it evicts the least recently used session. Requests still in flight keep
+    /// it open; the next write opens a new one.
+    pub fn close_session(&mut self) -> Result<(), ClientError> {
+        if self.session.is_none() || self.in_flight() > 0 {
+            return Ok(());
+        }
+        match self.call(Command::CloseSession)? {
+            (_, Reply::SessionClosed) => {
+                self.session = None;
+                Ok(())
+            }
+            (_, other) => Err(ClientError::UnexpectedReply {
+                expected: "a closed session",
+                got: format!("{other:?}"),
+            }),
+        }
+    }
+
     fn register_session(&mut self) -> Result<(), ClientError> {
         let mut bytes = Vec::new();
         let request = Request {
@@ -310,18 +338,20 @@ impl Client {
             return Ok(());
         }
         let now = Instant::now();
-        let earliest = self
-            .pending
-            .values()
-            .map(|p| p.deadline)
-            .min()
-            .expect("pending is not empty");
-        let silent_limit = self
-            .pending
-            .values()
-            .any(|p| !p.waiting)
-            .then(|| self.last_progress + self.opts.attempt_timeout);
-        let until = silent_limit.map_or(earliest, |s| s.min(earliest)).max(now);
+        let earliest = self.earliest_deadline().expect("pending is not empty");
+        let all_waiting = self.pending.values().all(|p| p.waiting);
+        if all_waiting
+            && self.probe.is_none()
+            && now >= self.last_progress + self.opts.attempt_timeout
+        {
+            // Only waiting requests, and a long silence: ask the node whether it is still there.
+            self.probe = Some(self.submit_status().0);
+            self.last_progress = now;
+            return Ok(());
+        }
+        // After this much silence: drop the connection, or (only waiting requests) probe it.
+        let silence_end = self.last_progress + self.opts.attempt_timeout;
+        let until = silence_end.min(earliest).max(now);
         let conn = self.conn.as_mut().expect("ensured above");
         match conn.recv(self.cluster_id, until) {
             Ok(Some(received)) => {
@@ -329,7 +359,7 @@ impl Client {
                 self.handle(received)?;
             }
             Ok(None) => {
-                if silent_limit.is_some_and(|s| Instant::now() >= s) {
+                if !all_waiting && Instant::now() >= silence_end {
                     let addr = conn.addr();
                     self.drop_connection(&format!(
                         "node {addr} did not answer within {} ms",
@@ -463,14 +493,15 @@ impl Client {
     /// Fails every request whose deadline passed.
     fn expire(&mut self) {
         let now = Instant::now();
-        let expired: Vec<u64> = self
+        let expired: Vec<(u64, Instant)> = self
             .pending
             .iter()
             .filter(|(_, p)| p.deadline <= now)
-            .map(|(id, _)| *id)
+            .map(|(id, p)| (*id, p.submitted))
             .collect();
-        for id in expired {
-            let waited_ms = self.opts.request_timeout.as_millis() as u64;
+        for (id, submitted) in expired {
+            let waited_ms =
+                u64::try_from(now.duration_since(submitted).as_millis()).unwrap_or(u64::MAX);
             let last = self.last_problem.clone();
             self.finish(id, Err(ClientError::Timeout { waited_ms, last }));
         }
@@ -532,14 +563,15 @@ impl Client {
         }
     }
 
+    fn earliest_deadline(&self) -> Option<Instant> {
+        self.pending.values().map(|p| p.deadline).min()
+    }
+
     /// Sleeps the current backoff (never past the earliest deadline) and doubles it.
     fn pause(&mut self) {
         let now = Instant::now();
         let limit = self
-            .pending
-            .values()
-            .map(|p| p.deadline)
-            .min()
+            .earliest_deadline()
             .map_or(Duration::ZERO, |d| d.saturating_duration_since(now));
         std::thread::sleep(self.backoff.min(limit));
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);

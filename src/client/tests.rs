@@ -247,3 +247,45 @@ fn pipelined_requests_all_complete() {
     assert_eq!(previous.len(), 50);
     assert_eq!(client.counter(b"n").expect("read"), (0..50).sum::<i64>());
 }
+
+#[test]
+fn probes_sent_while_a_request_waits_never_surface_as_results() {
+    let state = shared();
+    let leader = spawn_node(Mode::Leader, Arc::clone(&state));
+    let mut client = Client::connect(options(&[leader.addr])).expect("connect");
+    let holder_lease = client.lease_grant(60_000).expect("lease");
+    let token = client
+        .lock(b"L", holder_lease, Duration::from_secs(1))
+        .expect("granted");
+    // A second session queues behind the holder: its request is "waiting", the node then stays
+    // silent (this fake never sends completions). The client must keep probing the node rather
+    // than trust the silence, and the probes must not surface as results.
+    let mut waiter = Client::connect(options(&[leader.addr])).expect("connect");
+    let lease = waiter.lease_grant(60_000).expect("lease");
+    let started = Instant::now();
+    let err = waiter
+        .lock(b"L", lease, Duration::from_millis(1500))
+        .expect_err("never granted");
+    assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(1400));
+    assert_eq!(waiter.in_flight(), 0, "probes are not results");
+    assert!(token > 0);
+}
+
+#[test]
+fn a_closed_session_is_replaced_by_a_new_one_on_the_next_write() {
+    let state = shared();
+    let leader = spawn_node(Mode::Leader, state);
+    let mut client = Client::connect(options(&[leader.addr])).expect("connect");
+    client.close_session().expect("nothing to close");
+    client.put(b"k", b"v").expect("put");
+    let first = client.client_id().expect("a write opened a session");
+    client.close_session().expect("close");
+    assert_eq!(client.client_id(), None);
+    client.put(b"k", b"w").expect("put in a new session");
+    assert_ne!(
+        client.client_id(),
+        Some(first),
+        "session ids are never reused"
+    );
+}

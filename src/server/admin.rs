@@ -119,7 +119,7 @@ pub fn status_json(s: &StatusSnapshot) -> serde_json::Value {
         "applied_index": n.applied_index,
         "revision": n.revision,
         "durability": n.durability.to_string(),
-        "transport": "tcp_uring",
+        "transport": s.transport,
         "recovering": s.recovering,
         "peers": peers,
         "clients_open": s.clients_open,

@@ -47,6 +47,20 @@ pub struct Incoming {
     len: usize,
 }
 
+/// Requests received in one poll: their headers and payloads.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub incoming: Vec<Incoming>,
+    staging: Vec<u8>,
+}
+
+impl Batch {
+    /// The payload of one staged request.
+    pub fn payload(&self, incoming: &Incoming) -> &[u8] {
+        &self.staging[incoming.start..incoming.start + incoming.len]
+    }
+}
+
 struct Conn {
     stream: TcpStream,
     generation: u32,
@@ -67,6 +81,12 @@ const WAKE_TOKEN: u64 = u64::MAX - 1;
 const ACCEPTS_PER_POLL: usize = 64;
 /// epoll events reaped per poll.
 const EVENTS_PER_POLL: usize = 256;
+/// Request bytes and requests staged per poll; past either, sockets are read again at the next
+/// poll (epoll is level-triggered). This bounds the staging area and, as important, the work one
+/// loop iteration does before the node ticks again: a burst of thousands of requests must not
+/// delay heartbeats past an election timeout.
+const STAGING_BUDGET_BYTES: usize = 256 << 10;
+const REQUESTS_PER_POLL: usize = 256;
 
 /// The client connection table.
 pub struct ClientTable {
@@ -298,6 +318,11 @@ impl ClientTable {
         let max_frame = self.max_frame_bytes;
         // Bounded: each pass either reads bytes into a buffer that has room, or stops.
         for _ in 0..64 {
+            if self.staging.len() >= STAGING_BUDGET_BYTES
+                || self.incoming.len() >= REQUESTS_PER_POLL
+            {
+                break;
+            }
             let Some(conn) = self.conns[slot].as_mut() else {
                 return;
             };
@@ -388,14 +413,21 @@ impl ClientTable {
         true
     }
 
-    /// The requests staged by the last [`ClientTable::poll`].
-    pub fn incoming(&self) -> &[Incoming] {
-        &self.incoming
+    /// Moves the requests staged by the last [`ClientTable::poll`] out, so the caller can answer
+    /// through the table while it reads them; hand the batch back with
+    /// [`ClientTable::restore_batch`] to keep its buffers (no allocation in steady state).
+    pub fn take_batch(&mut self) -> Batch {
+        Batch {
+            incoming: std::mem::take(&mut self.incoming),
+            staging: std::mem::take(&mut self.staging),
+        }
     }
 
-    /// The payload of a staged request.
-    pub fn payload(&self, incoming: &Incoming) -> &[u8] {
-        &self.staging[incoming.start..incoming.start + incoming.len]
+    pub fn restore_batch(&mut self, mut batch: Batch) {
+        batch.incoming.clear();
+        batch.staging.clear();
+        self.incoming = batch.incoming;
+        self.staging = batch.staging;
     }
 
     /// Whether `conn` is still open.

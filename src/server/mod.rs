@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod clients;
 mod node;
+mod peer_transport;
 pub mod protocol;
 pub mod status;
 
@@ -41,6 +42,7 @@ use crate::transport::tcp_uring::{TcpUring, TcpUringConfig};
 use crate::wire::HEADER_LEN;
 
 use node::{entry_kind_from_byte, NodeLoop, Parts, Recovery};
+use peer_transport::PeerTransport;
 
 /// Counters the loop keeps (plain integers on its thread; published with the status).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,6 +68,8 @@ const PEER_SLAB_BYTES_MAX: usize = 32 * 1024;
 /// Entries per AppendEntries: bounded so the per-entry headers (13 B each) leave room in a slab.
 const MAX_BATCH_ENTRIES: usize = 128;
 const APPEND_HEADER_BYTES: usize = 6 * 8 + 4;
+/// Average memory one log entry is assumed to take, for `limits.max_log_bytes_in_memory`.
+const LOG_ENTRY_COST_BYTES: u64 = 256;
 const ENTRY_HEADER_BYTES: usize = 8 + 1 + 4;
 
 /// The validated configuration plus what the server derives from it once.
@@ -118,13 +122,23 @@ pub enum StartError {
     },
     #[error("{0}")]
     Setup(String),
-    #[error("cannot bind the {what} port {addr}: {source}; is another process using it?")]
+    #[error("cannot bind the {what} port {addr}: {source}; {}", bind_hint(source))]
     Bind {
         what: &'static str,
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
     },
+}
+
+fn bind_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => "another process uses it: stop it or choose another port",
+        std::io::ErrorKind::AddrNotAvailable => {
+            "this machine has no such address: set the member's address to one of its own"
+        }
+        _ => "check the address in the member's entry of the configuration",
+    }
 }
 
 /// A running node; dropping it without [`RunningServer::shutdown`] leaves the threads running.
@@ -216,11 +230,28 @@ fn node_config(cfg: &ServerConfig, membership: Membership) -> NodeConfig {
         .unwrap_or(MAX_BATCH_ENTRIES)
         .clamp(1, MAX_BATCH_ENTRIES);
     n.max_batch_bytes = cfg.max_entry_bytes;
+    // No compaction yet: the whole log stays in memory, bounded by the configured bytes at the
+    // assumed average entry cost (payload plus the log's per-entry bookkeeping).
+    n.max_log_entries = usize::try_from(c.limits.max_log_bytes_in_memory / LOG_ENTRY_COST_BYTES)
+        .unwrap_or(usize::MAX)
+        .clamp(1_024, 1 << 24);
     n
 }
 
-fn peer_transport(cfg: &ServerConfig) -> Result<TcpUring, String> {
+fn peer_transport(cfg: &ServerConfig) -> Result<PeerTransport, String> {
     let c = &cfg.config;
+    #[cfg(feature = "dpdk")]
+    if c.transport == crate::config::TransportKind::Dpdk {
+        use crate::transport::dpdk::node::{open, DpdkOptions};
+        // Every peer frame fits a slab; a window holds several of the largest.
+        let opts = DpdkOptions {
+            slab_bytes: cfg.peer_slab_bytes,
+            pool_slabs: 1024,
+            ..DpdkOptions::default()
+        };
+        let t = open(c, &opts).map_err(|e| format!("peer transport (dpdk): {e}"))?;
+        return Ok(PeerTransport::Dpdk(t));
+    }
     let secret =
         ClusterSecret::new(c.secret.as_bytes()).map_err(|e| format!("cluster secret: {e}"))?;
     let mut t = TcpUringConfig::new(c.node_id, c.cluster_id, secret);
@@ -239,13 +270,15 @@ fn peer_transport(cfg: &ServerConfig) -> Result<TcpUring, String> {
     t.send_queue_frames = 256;
     t.backoff_min_ms = c.timing.reconnect_backoff_ms.max(1);
     t.backoff_max_ms = t.backoff_min_ms.max(1_000);
-    TcpUring::new(t).map_err(|e| format!("peer transport on {}: {e}", c.this_member().peer_addr))
+    TcpUring::new(t)
+        .map(PeerTransport::Tcp)
+        .map_err(|e| format!("peer transport on {}: {e}", c.this_member().peer_addr))
 }
 
 /// Starts a node from its validated configuration: recovers storage, binds the peer, client and
 /// admin ports, and runs the loop on its own thread. Returns once every port is bound.
 pub fn start(config: Config) -> Result<RunningServer, StartError> {
-    if config.transport != crate::config::TransportKind::TcpUring {
+    if config.transport == crate::config::TransportKind::Rdma {
         return Err(StartError::Setup(format!(
             "transport = \"{}\" is not served by this release's node (the {} transport exists \
              only as a transport module); set transport = \"tcp_uring\" (e.g. --set \
@@ -266,7 +299,10 @@ pub fn start(config: Config) -> Result<RunningServer, StartError> {
     let admin_server = tiny_http::Server::http(admin_addr).map_err(|e| StartError::Bind {
         what: "admin",
         addr: admin_addr,
-        source: std::io::Error::other(e.to_string()),
+        source: match e.downcast::<std::io::Error>() {
+            Ok(io) => *io,
+            Err(other) => std::io::Error::other(other.to_string()),
+        },
     })?;
     let admin_addr = admin_server.server_addr().to_ip().unwrap_or(admin_addr);
     let stop = Arc::new(AtomicBool::new(false));

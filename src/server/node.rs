@@ -37,8 +37,9 @@ use crate::store::{
     LeaseId, Notification, ReadRequest, Reply, Request, Response, RevokeReason, SessionHeader,
     Store, StoreLimits,
 };
-use crate::transport::tcp_uring::TcpUring;
 use crate::transport::{Event as NetEvent, Remote, Transport};
+
+use super::peer_transport::PeerTransport;
 use crate::wire::{FrameBuilder, FrameHeader, FrameKind, HeaderFields};
 
 /// How often deadlines, lease expiry and the shared status are swept.
@@ -156,6 +157,24 @@ impl Desk {
         now_ns + ms * 1_000_000
     }
 
+    /// A new entry was appended at `index` in `term`: pending writes at or past that index were
+    /// proposed in an earlier term and their entries are gone from this log, so they will never
+    /// apply. Failing them now keeps the queue in index order.
+    fn drop_overwritten(&mut self, index: u64, term: u64) {
+        while self.writes.back().is_some_and(|w| w.index >= index) {
+            let w = self.writes.pop_back().expect("back exists");
+            assert!(
+                w.term < term,
+                "two proposals at index {} in term {term}",
+                w.index
+            );
+            if !w.answered {
+                self.fail(w.conn, w.correlation_id, &lost_write());
+                self.clients.complete(w.conn);
+            }
+        }
+    }
+
     /// Delivers the response of an applied entry to whoever waits for it.
     fn on_applied(
         &mut self,
@@ -178,12 +197,8 @@ impl Desk {
             if w.index < index || w.term != term {
                 // The entry at this index is another one: the proposal was lost to a leader change
                 // and never applied.
-                let error = ServerError::Unavailable {
-                    reason: "leadership changed before the write committed; it was not applied, \
-                             retry on the current leader"
-                        .to_owned(),
-                };
-                self.fail(w.conn, w.correlation_id, &error);
+                self.fail(w.conn, w.correlation_id, &lost_write());
+                self.clients.complete(w.conn);
                 if w.index < index {
                     continue;
                 }
@@ -279,6 +294,15 @@ impl Desk {
     }
 }
 
+/// The answer to a write whose log entry was replaced by a newer leader's.
+fn lost_write() -> ServerError {
+    ServerError::Unavailable {
+        reason: "leadership changed before the write committed; it was not applied, retry on \
+                 the current leader"
+            .to_owned(),
+    }
+}
+
 fn is_waiting(response: &Response) -> bool {
     matches!(
         response.result,
@@ -305,7 +329,7 @@ pub(super) struct NodeLoop {
     store: Store,
     limits: StoreLimits,
     wal: Wal,
-    transport: TcpUring,
+    transport: PeerTransport,
     desk: Desk,
     net_events: Vec<NetEvent>,
     /// Persists handed to the WAL with the flush that makes each durable (`None`: nothing to wait
@@ -334,7 +358,7 @@ pub(super) struct Parts {
     pub node: Node,
     pub store: Store,
     pub wal: Wal,
-    pub transport: TcpUring,
+    pub transport: PeerTransport,
     pub clients: ClientTable,
     pub shared: Arc<Shared>,
     pub stop: Arc<AtomicBool>,
@@ -451,7 +475,13 @@ impl NodeLoop {
         worked |= self.poll_wal(now_ns)?;
         worked |= self.poll_clients(now_ns);
         self.node.tick(now_ns);
-        if self.node.has_ready() {
+        // A follower's acknowledgement waits for its persist; in memory mode (and when the WAL
+        // completes at once) that happens right here, so a second round sends it without another
+        // trip around the loop. Bounded: two rounds.
+        for _ in 0..2 {
+            if !self.node.has_ready() {
+                break;
+            }
             self.handle_ready(now_ns)?;
             self.poll_wal(now_ns)?;
             worked = true;
@@ -608,16 +638,16 @@ impl NodeLoop {
         if !self.desk.clients.poll() {
             return false;
         }
-        for i in 0..self.desk.clients.incoming().len() {
-            let incoming = self.desk.clients.incoming()[i];
-            self.on_request(incoming.conn, incoming.correlation_id, i, now_ns);
+        let batch = self.desk.clients.take_batch();
+        for incoming in &batch.incoming {
+            let payload = batch.payload(incoming);
+            self.on_request(incoming.conn, incoming.correlation_id, payload, now_ns);
         }
+        self.desk.clients.restore_batch(batch);
         true
     }
 
-    fn on_request(&mut self, conn: ConnRef, corr: u64, i: usize, now_ns: u64) {
-        let incoming = self.desk.clients.incoming()[i];
-        let payload = self.desk.clients.payload(&incoming);
+    fn on_request(&mut self, conn: ConnRef, corr: u64, payload: &[u8], now_ns: u64) {
         let view = match decode_request(payload) {
             Ok(v) => v,
             Err(e) => {
@@ -668,8 +698,7 @@ impl NodeLoop {
                 consistency,
                 request,
             } => {
-                let request = request.to_vec();
-                self.on_store_request(conn, corr, consistency, &request, deadline_ns, now_ns);
+                self.on_store_request(conn, corr, consistency, request, deadline_ns, now_ns);
             }
         }
     }
@@ -727,6 +756,7 @@ impl NodeLoop {
         match self.node.propose(bytes) {
             Ok(p) => {
                 debug_assert_eq!(p.first, p.last);
+                self.desk.drop_overwritten(p.first, p.term);
                 self.desk.writes.push_back(PendingWrite {
                     index: p.first,
                     term: p.term,
@@ -741,7 +771,14 @@ impl NodeLoop {
                 let error = match e {
                     ProposeError::NotLeader { leader } => self.desk.not_leader(Some(leader)),
                     ProposeError::NoLeader => ServerError::NoLeader,
-                    ProposeError::Busy { .. } | ProposeError::LogFull { .. } => ServerError::Busy,
+                    ProposeError::Busy { .. } => ServerError::Busy,
+                    ProposeError::LogFull { len, .. } => ServerError::Unavailable {
+                        reason: format!(
+                            "the in-memory log is full ({len} entries, limits.max_log_bytes_in_memory) \
+                             and this release cannot compact it (snapshots are not implemented); \
+                             raise the limit and restart the cluster"
+                        ),
+                    },
                     ProposeError::TooLarge {
                         len_bytes,
                         max_bytes,
@@ -1136,7 +1173,8 @@ impl NodeLoop {
                     },
                     &mut self.revoke_buf,
                 );
-                if self.node.propose(&self.revoke_buf).is_ok() {
+                if let Ok(p) = self.node.propose(&self.revoke_buf) {
+                    self.desk.drop_overwritten(p.first, p.term);
                     self.desk.counters.leases_expired += 1;
                     // Retry after an election timeout if the revocation does not commit.
                     self.desk
@@ -1186,6 +1224,7 @@ impl NodeLoop {
             })
             .collect();
         let snapshot = StatusSnapshot {
+            transport: self.transport.name(),
             node,
             recovering: self.recovery != Recovery::Done,
             peers,

@@ -26,6 +26,8 @@ pub struct PeerStatus {
 #[derive(Debug, Clone)]
 pub struct StatusSnapshot {
     pub node: NodeStatus,
+    /// The peer fabric (`tcp_uring`, `dpdk`).
+    pub transport: &'static str,
     /// A memory-mode node that restarted without its log and does not vote yet.
     pub recovering: bool,
     pub peers: Vec<PeerStatus>,

@@ -117,9 +117,24 @@ impl Cluster {
         cluster
     }
 
+    /// Starts node `id` on its ports. A freed port can be taken meanwhile as the source port of
+    /// an outgoing connection of a concurrent test, so a failed bind is retried for a while.
     pub fn restart(&mut self, id: usize) {
-        let config = config(id, &self.ports, self.dir.path(), self.durability);
-        self.nodes[id - 1] = Some(start(config).unwrap_or_else(|e| panic!("node {id}: {e}")));
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let config = config(id, &self.ports, self.dir.path(), self.durability);
+            match start(config) {
+                Ok(node) => {
+                    self.nodes[id - 1] = Some(node);
+                    return;
+                }
+                Err(e) if Instant::now() < until => {
+                    eprintln!("node {id} did not start ({e}); retrying");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("node {id}: {e}"),
+            }
+        }
     }
 
     pub fn stop(&mut self, id: usize) {

@@ -116,6 +116,8 @@ impl DatagramStats {
 struct PeerSlot {
     id: PeerId,
     endpoint: Endpoint,
+    /// The port the peer's authenticated control segments arrive on; `None` until the first.
+    port: Option<usize>,
     session: Session<Buf>,
     partial: Partial,
 }
@@ -130,7 +132,9 @@ struct Partial {
 
 /// The transport. See the module docs.
 pub struct DatagramTransport<P: Port> {
-    port: P,
+    ports: Vec<P>,
+    /// Frame bytes one datagram carries on every port.
+    mss: usize,
     pool: BufferPool,
     rules: FrameRules,
     cfg: DatagramConfig,
@@ -146,9 +150,11 @@ pub struct DatagramTransport<P: Port> {
 }
 
 impl<P: Port> DatagramTransport<P> {
-    /// Builds the transport over `port`; sessions start connecting on the first poll. Create it on
-    /// the shard's thread (the pool's pages are touched here).
-    pub fn new(port: P, cfg: DatagramConfig) -> Result<Self, TransportError> {
+    /// Builds the transport over `ports` (one segment joins them all, or each reaches some
+    /// peers: a memif mesh has one port per peer); a peer is reached on the port its
+    /// authenticated `SYN` arrived on, and `SYN`s go out on every port until then. Sessions start
+    /// connecting on the first poll. Create it on the shard's thread (the pool is touched here).
+    pub fn new(ports: Vec<P>, cfg: DatagramConfig) -> Result<Self, TransportError> {
         let bad = TransportError::Config;
         cfg.session.validate().map_err(bad)?;
         if cfg.secret.len() < MIN_SECRET_BYTES {
@@ -163,12 +169,14 @@ impl<P: Port> DatagramTransport<P> {
                 cfg.rx_burst
             )));
         }
+        let Some(max_frame_bytes) = ports.iter().map(P::max_frame_bytes).min() else {
+            return Err(bad("the datagram transport needs at least one port".into()));
+        };
         let smallest = packet::frame_len(SEGMENT_HEADER_LEN + HEADER_LEN);
-        if port.max_frame_bytes() < smallest {
+        if max_frame_bytes < smallest {
             return Err(bad(format!(
-                "the port carries frames of at most {} B, less than the {smallest} B of an empty \
-                 Aurora frame with its headers; raise the device MTU",
-                port.max_frame_bytes()
+                "a port carries frames of at most {max_frame_bytes} B, less than the {smallest} B \
+                 of an empty Aurora frame with its headers; raise the device MTU"
             )));
         }
         for (i, (id, ep)) in cfg.peers.iter().enumerate() {
@@ -192,17 +200,19 @@ impl<P: Port> DatagramTransport<P> {
                 id: *id,
                 endpoint: *endpoint,
                 session: Session::new(cfg.session, epoch),
+                port: None,
                 partial: Partial::default(),
             });
         }
         // Worst case between two drains: each frame of a burst delivers one frame or flips the
         // session down and up; every window is released; every peer goes down on a timer.
-        let backlog_bound =
-            2 * cfg.rx_burst + cfg.peers.len() * (usize::from(cfg.session.window_frames) + 2);
+        let backlog_bound = 2 * cfg.rx_burst * ports.len()
+            + cfg.peers.len() * (usize::from(cfg.session.window_frames) + 2);
         let mac_key =
             HmacSha256::new_from_slice(&cfg.secret).expect("HMAC accepts keys of any length");
         Ok(Self {
-            port,
+            ports,
+            mss: max_frame_bytes - HEADERS_LEN - SEGMENT_HEADER_LEN,
             pool,
             rules,
             mac_key,
@@ -222,9 +232,9 @@ impl<P: Port> DatagramTransport<P> {
         &self.dstats
     }
 
-    /// The port, e.g. for its device counters.
-    pub fn port(&self) -> &P {
-        &self.port
+    /// The ports, e.g. for their device counters.
+    pub fn ports(&self) -> &[P] {
+        &self.ports
     }
 
     /// Data segments resent after a timeout, over all peers.
@@ -243,18 +253,20 @@ impl<P: Port> DatagramTransport<P> {
     }
 
     fn receive(&mut self) {
-        debug_assert!(self.rx.is_empty());
-        self.port.rx_burst(&mut self.rx, self.cfg.rx_burst);
-        debug_assert!(self.rx.len() <= self.cfg.rx_burst);
-        let mut rx = std::mem::take(&mut self.rx);
-        for frame in rx.drain(..) {
-            self.dstats.rx_frames += 1;
-            self.on_frame(P::rx_bytes(&frame));
+        for port in 0..self.ports.len() {
+            debug_assert!(self.rx.is_empty());
+            self.ports[port].rx_burst(&mut self.rx, self.cfg.rx_burst);
+            debug_assert!(self.rx.len() <= self.cfg.rx_burst);
+            let mut rx = std::mem::take(&mut self.rx);
+            for frame in rx.drain(..) {
+                self.dstats.rx_frames += 1;
+                self.on_frame(port, P::rx_bytes(&frame));
+            }
+            self.rx = rx;
         }
-        self.rx = rx;
     }
 
-    fn on_frame(&mut self, frame: &[u8]) {
+    fn on_frame(&mut self, port: usize, frame: &[u8]) {
         let datagram = match packet::parse(frame, &self.cfg.local) {
             Ok(d) => d,
             Err(reason) => {
@@ -289,9 +301,10 @@ impl<P: Port> DatagramTransport<P> {
                 self.stats.count_rejected(RejectReason::HandshakeBadMac);
                 return;
             }
+            self.peers[index].port = Some(port);
         }
         let Self {
-            port,
+            ports,
             pool,
             rules,
             cfg,
@@ -306,7 +319,7 @@ impl<P: Port> DatagramTransport<P> {
         } = self;
         let slot = &mut peers[index];
         let mut io = Io {
-            port,
+            ports,
             pool,
             rules,
             cfg,
@@ -316,6 +329,7 @@ impl<P: Port> DatagramTransport<P> {
             dstats,
             peer: peer_id,
             remote: slot.endpoint,
+            port: slot.port,
             partial: &mut slot.partial,
             loss_rng,
         };
@@ -326,7 +340,7 @@ impl<P: Port> DatagramTransport<P> {
 
     fn for_each_session(&mut self, mut f: impl FnMut(&mut Session<Buf>, u64, &mut Io<'_, P>)) {
         let Self {
-            port,
+            ports,
             pool,
             rules,
             cfg,
@@ -341,7 +355,7 @@ impl<P: Port> DatagramTransport<P> {
         } = self;
         for slot in peers.iter_mut() {
             let mut io = Io {
-                port,
+                ports,
                 pool,
                 rules,
                 cfg,
@@ -351,17 +365,13 @@ impl<P: Port> DatagramTransport<P> {
                 dstats,
                 peer: slot.id,
                 remote: slot.endpoint,
+                port: slot.port,
                 partial: &mut slot.partial,
                 loss_rng,
             };
             f(&mut slot.session, *now_ns, &mut io);
         }
     }
-}
-
-/// The most frame bytes one datagram carries on `port`.
-fn port_mss<P: Port>(port: &P) -> usize {
-    port.max_frame_bytes() - HEADERS_LEN - SEGMENT_HEADER_LEN
 }
 
 fn dstats_of<'a, P: Port>(io: &'a mut Io<'_, P>) -> &'a mut DatagramStats {
@@ -392,8 +402,9 @@ impl<P: Port> Transport for DatagramTransport<P> {
         let Some(index) = self.peers.iter().position(|p| p.id == id) else {
             return refuse(SendErrorKind::NotConnected, buf);
         };
+        let mss = self.mss;
         let Self {
-            port,
+            ports,
             pool,
             rules,
             cfg,
@@ -408,7 +419,7 @@ impl<P: Port> Transport for DatagramTransport<P> {
         } = self;
         let slot = &mut peers[index];
         let mut io = Io {
-            port,
+            ports,
             pool,
             rules,
             cfg,
@@ -418,11 +429,11 @@ impl<P: Port> Transport for DatagramTransport<P> {
             dstats,
             peer: id,
             remote: slot.endpoint,
+            port: slot.port,
             partial: &mut slot.partial,
             loss_rng,
         };
         let len_bytes = buf.len();
-        let mss = port_mss(io.port);
         match slot.session.send(*now_ns, buf, len_bytes, mss, &mut io) {
             Ok(()) => Ok(()),
             Err((buf, super::session::Refused::NotUp)) => refuse(SendErrorKind::NotConnected, buf),
@@ -446,16 +457,25 @@ impl<P: Port> Transport for DatagramTransport<P> {
         }
         self.now_ns = now_ns;
         self.for_each_session(|session, _, io| session.flush_ack(io));
-        self.port.flush();
+        self.ports.iter_mut().for_each(P::flush);
         self.receive();
         self.for_each_session(|session, now, io| session.tick(now, io));
-        self.port.flush();
+        self.ports.iter_mut().for_each(P::flush);
         assert!(
             self.backlog.len() <= self.backlog.capacity(),
             "event backlog stays within its preallocated bound"
         );
         appended += self.drain_backlog(events);
         Ok(appended)
+    }
+
+    /// Poll-mode devices raise no interrupt a shard could sleep on, so parking is a plain sleep of
+    /// `timeout_ns`: the shard gives its core away (what lets three nodes share two cores) at the
+    /// price of up to `timeout_ns` of extra latency for whatever arrives meanwhile. Production
+    /// configurations pin and spin (`spin_us` large), and never get here while busy.
+    fn park(&mut self, timeout_ns: u64) -> Result<(), TransportError> {
+        std::thread::sleep(std::time::Duration::from_nanos(timeout_ns));
+        Ok(())
     }
 
     fn stats(&self) -> &TransportStats {
@@ -465,7 +485,7 @@ impl<P: Port> Transport for DatagramTransport<P> {
 
 /// What a session's requests act on: the port, the pool, the event backlog, the counters.
 struct Io<'a, P: Port> {
-    port: &'a mut P,
+    ports: &'a mut [P],
     pool: &'a BufferPool,
     rules: &'a FrameRules,
     cfg: &'a DatagramConfig,
@@ -475,6 +495,8 @@ struct Io<'a, P: Port> {
     dstats: &'a mut DatagramStats,
     peer: PeerId,
     remote: Endpoint,
+    /// Where the peer is reached; `None`: every port.
+    port: Option<usize>,
     partial: &'a mut Partial,
     loss_rng: &'a mut u64,
 }
@@ -508,13 +530,20 @@ impl<P: Port> Sink<Buf> for Io<'_, P> {
         let body_len = SEGMENT_HEADER_LEN + body.len();
         let len = packet::frame_len(body_len);
         let (local, remote) = (self.cfg.local, self.remote);
-        let queued = self.port.send_with(len, |frame| {
-            header.write(&mut frame[HEADERS_LEN..]);
-            frame[HEADERS_LEN + SEGMENT_HEADER_LEN..HEADERS_LEN + body_len].copy_from_slice(body);
-            packet::write_headers(frame, &local, &remote, body_len);
-        });
-        if !queued {
-            self.dstats.tx_device_full += 1;
+        let targets = match self.port {
+            Some(port) => port..port + 1,
+            None => 0..self.ports.len(),
+        };
+        for port in &mut self.ports[targets] {
+            let queued = port.send_with(len, |frame| {
+                header.write(&mut frame[HEADERS_LEN..]);
+                frame[HEADERS_LEN + SEGMENT_HEADER_LEN..HEADERS_LEN + body_len]
+                    .copy_from_slice(body);
+                packet::write_headers(frame, &local, &remote, body_len);
+            });
+            if !queued {
+                self.dstats.tx_device_full += 1;
+            }
         }
     }
 

@@ -65,7 +65,7 @@ pub enum EalError {
 }
 
 /// The process's EAL, once initialised. Holds the arguments it was started with.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Eal {
     args: Vec<String>,
 }

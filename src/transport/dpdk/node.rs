@@ -42,12 +42,13 @@ impl Default for DpdkOptions {
     fn default() -> Self {
         Self {
             // Retransmit after 2 ms (a memif round trip is < 1 µs, but three spinning processes on
-            // two cores get descheduled for milliseconds), give up after ~1.5 s of silence.
+            // two cores get descheduled for milliseconds), give up after ~3 s of silence (a
+            // loaded CI box starves a process for over a second).
             session: SessionConfig {
                 window_frames: 256,
                 rto_initial_ns: 2_000_000,
                 rto_max_ns: 200_000_000,
-                max_retransmits: 10,
+                max_retransmits: 20,
                 syn_interval_ns: 10_000_000,
             },
             slab_bytes: 2048,
@@ -71,9 +72,11 @@ pub fn open(cfg: &Config, opts: &DpdkOptions) -> Result<DpdkTransport, DpdkError
         .dpdk
         .as_ref()
         .ok_or_else(|| DpdkError::Config("transport = \"dpdk\" needs a [dpdk] table".into()))?;
-    let vdev = dpdk.vdevs.first().ok_or_else(|| {
-        DpdkError::Config("[dpdk] vdevs is empty: name this node's device".into())
-    })?;
+    if dpdk.vdevs.is_empty() {
+        return Err(DpdkError::Config(
+            "[dpdk] vdevs is empty: name this node's device(s)".into(),
+        ));
+    }
     let spec = EalSpec {
         file_prefix: format!("aurora-{:x}-{}", cfg.cluster_id, cfg.node_id),
         cores: if cfg.runtime.pin {
@@ -85,16 +88,21 @@ pub fn open(cfg: &Config, opts: &DpdkOptions) -> Result<DpdkTransport, DpdkError
         extra_args: dpdk.eal_args.clone(),
     };
     let eal = Eal::init(&spec)?;
-    let port = EthPort::open(
-        eal,
-        &PortSpec {
-            name: vdev_name(vdev).to_string(),
-            mbufs: opts.mbufs,
-            rx_desc: 1024,
-            tx_desc: 1024,
-            link_timeout_ms: opts.link_timeout_ms,
-        },
-    )?;
+    // One port per vdev: one shared segment (af_packet on a bridge) or one per peer (a memif
+    // mesh); the transport learns which peer is behind which port.
+    let mut ports = Vec::with_capacity(dpdk.vdevs.len());
+    for vdev in &dpdk.vdevs {
+        ports.push(EthPort::open(
+            eal.clone(),
+            &PortSpec {
+                name: vdev_name(vdev).to_string(),
+                mbufs: opts.mbufs,
+                rx_desc: 1024,
+                tx_desc: 1024,
+                link_timeout_ms: opts.link_timeout_ms,
+            },
+        )?);
+    }
     let endpoint = |id| {
         dpdk.peers.iter().find(|p| p.id == id).map(|p| Endpoint {
             mac: p.mac,
@@ -116,7 +124,7 @@ pub fn open(cfg: &Config, opts: &DpdkOptions) -> Result<DpdkTransport, DpdkError
         .collect();
     let max_payload = u32::try_from(cfg.limits.max_frame_bytes).unwrap_or(u32::MAX);
     let transport = DatagramTransport::new(
-        port,
+        ports,
         DatagramConfig {
             node_id: cfg.node_id,
             cluster_id: cfg.cluster_id,

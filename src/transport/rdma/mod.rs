@@ -87,6 +87,9 @@ pub struct RdmaConfig {
     pub connect_timeout_ms: u64,
     pub backoff_min_ms: u64,
     pub backoff_max_ms: u64,
+    /// Frames up to this size are sent inline (copied into the work request at post time, so the
+    /// NIC does not fetch them from the memory region): cheaper for small consensus messages.
+    pub inline_max_bytes: u32,
     /// Local ACK timeout exponent of every QP: a try waits 4.096 µs × 2^exp, and after 6 retries
     /// the send fails and the peer is reported down (16: 268 ms a try, about 1.9 s in all).
     pub ack_timeout_exp: u8,
@@ -119,6 +122,7 @@ impl RdmaConfig {
             connect_timeout_ms: 1_000,
             backoff_min_ms: 50,
             backoff_max_ms: 2_000,
+            inline_max_bytes: 128,
             ack_timeout_exp: 16,
             ring_slots: 0,
             ring_slot_bytes: 4096,
@@ -402,6 +406,8 @@ pub struct RdmaTransport {
     now_ns: u64,
     /// Connections not yet up (while any exist, rdma_cm is looked at on every poll).
     opening: usize,
+    /// An eventfd `park` also wakes on (the runtime's doorbell), as tcp_uring's.
+    wake_fd: Option<std::os::fd::RawFd>,
     // Dropped last: outstanding `Buf`s keep the region mapped anyway; the MR is deregistered
     // in `drop` before this.
     pool: BufferPool,
@@ -480,6 +486,7 @@ impl RdmaTransport {
             cm_due_ns: 0,
             now_ns: 0,
             opening: 0,
+            wake_fd: None,
             pool,
             cfg,
         };
@@ -569,6 +576,12 @@ impl RdmaTransport {
     /// The rdma_cm port peers dial, if listening.
     pub fn local_port(&self) -> Option<u16> {
         self.local_port
+    }
+
+    /// Adds `fd` (an eventfd such as the runtime's doorbell) to what [`Transport::park`] wakes on,
+    /// so one wait covers completions, rdma_cm events and mailboxes. The owner of the fd drains it.
+    pub fn watch_wakeup_fd(&mut self, fd: std::os::fd::RawFd) {
+        self.wake_fd = Some(fd);
     }
 
     /// Whether `peer` is up (authenticated, frames flow).
@@ -701,6 +714,7 @@ impl RdmaTransport {
                 grant.rkey,
                 1,
                 (index as u32).to_be(),
+                i32::from(len <= self.cfg.inline_max_bytes as usize),
             )
         };
         if rc != 0 {
@@ -839,7 +853,7 @@ impl RdmaTransport {
                 self.cq,
                 u32::from(self.cfg.send_depth),
                 u32::from(self.cfg.recv_depth),
-                0,
+                self.cfg.inline_max_bytes,
             )
         };
         if qp.is_null() {
@@ -1056,7 +1070,7 @@ impl RdmaTransport {
                 buf.as_ptr().cast(),
                 buf.len() as u32,
                 self.lkey,
-                0,
+                i32::from(buf.len() <= self.cfg.inline_max_bytes as usize),
             )
         };
         if rc != 0 {
@@ -1582,21 +1596,19 @@ impl Transport for RdmaTransport {
                 self.parked_wcs = n as usize;
                 return Ok(());
             }
+            let pollfd = |fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
             let mut fds = [
-                libc::pollfd {
-                    fd: ffi::aur_comp_channel_fd(self.comp),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: ffi::aur_cm_channel_fd(self.cm),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
+                pollfd(ffi::aur_comp_channel_fd(self.comp)),
+                pollfd(ffi::aur_cm_channel_fd(self.cm)),
+                pollfd(self.wake_fd.unwrap_or(-1)), // poll(2) skips a negative fd
             ];
             let timeout_ms = timeout_ns.div_ceil(1_000_000).min(i32::MAX as u64) as i32;
             self.stats.kernel_enters += 1;
-            if libc::poll(fds.as_mut_ptr(), 2, timeout_ms) > 0 && fds[0].revents != 0 {
+            if libc::poll(fds.as_mut_ptr(), 3, timeout_ms) > 0 && fds[0].revents != 0 {
                 ffi::aur_cq_take_notification(self.comp);
             }
             if fds[1].revents != 0 {
