@@ -74,7 +74,8 @@ fn run_case(voters: u64, batch: usize) -> Measured {
     let mut c = Loopback::new(voters, 256);
     let leader = c.elect();
     let count = ENTRIES_PER_RUN / batch as u64;
-    rounds(&mut c, leader, batch, count / 4 + 16); // warm-up: buffers reach steady capacity
+    // Warm-up: the log ring, payload free list and message queues reach their steady capacity.
+    rounds(&mut c, leader, batch, count.max(2_000));
     let i = (leader - 1) as usize;
     let before = c.applied_entries[i];
     let allocations = ALLOCATIONS.load(Ordering::Relaxed);

@@ -35,15 +35,21 @@ EAL=(--no-huge -m 256 --no-pci)
 raw_yield=(); aurora_idle=(--spin)
 if [ "$MODE" = yield ]; then raw_yield=(--yield); aurora_idle=(); fi
 
+# memif: a client must find its server's socket, and EAL start-up takes seconds on a loaded box.
+wait_socket() {
+    for _ in $(seq 1 300); do [ -S "$1" ] && return 0; sleep 0.1; done
+    echo "memif socket $1 did not appear in 30 s (did the server side fail? see its log)"; return 1
+}
+
 run_raw() {
     local b=$1
     rm -f "$SOCK"
-    "$RAW" -l 1 --file-prefix "$TAG-rs" "${EAL[@]}" --vdev "net_memif0,role=server,socket=$SOCK" -- \
+    "$RAW" -l 1 --file-prefix "$TAG-rs" "${EAL[@]}" --vdev "net_memif0,role=server,socket=$SOCK,socket-abstract=no" -- \
         --role server --frame-bytes $FRAME_BYTES --round-trips "$ROUND_TRIPS" --warmup "$WARMUP" \
         "${raw_yield[@]}" > "$OUT/raw-s-$b.out" 2> "$OUT/raw-s-$b.err" &
     local srv=$!
-    sleep 0.5
-    "$RAW" -l 0 --file-prefix "$TAG-rc" "${EAL[@]}" --vdev "net_memif0,role=client,socket=$SOCK" -- \
+    wait_socket "$SOCK" || { tail -3 "$OUT/raw-s-$b.err"; exit 1; }
+    "$RAW" -l 0 --file-prefix "$TAG-rc" "${EAL[@]}" --vdev "net_memif0,role=client,socket=$SOCK,socket-abstract=no" -- \
         --role client --frame-bytes $FRAME_BYTES --round-trips "$ROUND_TRIPS" --warmup "$WARMUP" \
         "${raw_yield[@]}" > "$OUT/raw-$b.json" 2> "$OUT/raw-c-$b.err" \
         || { tail -3 "$OUT/raw-c-$b.err"; exit 1; }
@@ -56,12 +62,12 @@ run_aurora() {
     for a in "${EAL[@]}"; do eal+=("--eal-arg=$a"); done
     rm -f "$SOCK"
     "$AURORA" dpdk-ping --role server --core 1 --file-prefix "$TAG-as" "${eal[@]}" \
-        --vdev "net_memif0,role=server,socket=$SOCK" --round-trips "$ROUND_TRIPS" \
+        --vdev "net_memif0,role=server,socket=$SOCK,socket-abstract=no" --round-trips "$ROUND_TRIPS" \
         --warmup "$WARMUP" "${aurora_idle[@]}" > "$OUT/aur-s-$b.out" 2> "$OUT/aur-s-$b.err" &
     local srv=$!
-    sleep 0.5
+    wait_socket "$SOCK" || { tail -3 "$OUT/aur-s-$b.err"; exit 1; }
     "$AURORA" dpdk-ping --role client --core 0 --file-prefix "$TAG-ac" "${eal[@]}" \
-        --vdev "net_memif0,role=client,socket=$SOCK" --round-trips "$ROUND_TRIPS" \
+        --vdev "net_memif0,role=client,socket=$SOCK,socket-abstract=no" --round-trips "$ROUND_TRIPS" \
         --warmup "$WARMUP" "${aurora_idle[@]}" > "$OUT/aurora-$b.json" 2> "$OUT/aur-c-$b.err" \
         || { tail -3 "$OUT/aur-c-$b.err"; exit 1; }
     wait "$srv" || { tail -3 "$OUT/aur-s-$b.err"; exit 1; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # RDMA latency in the SoftRoCE VM against perftest, in the same VM run (TCG: the ratios mean
 # something, the microseconds do not). Alternates perftest and Aurora, ROUNDS times each, and prints
-# the medians and ratios (perftest's t_typical and Aurora's p50 are both half a round trip):
+# the medians and the median per-round ratio (perftest's t_typical and Aurora's p50 are both half a round trip):
 #   ib_send_lat -s 64   vs  Aurora SEND/RECV ping-pong of 64-byte frames (benches/rdma.rs send)
 #   ib_write_lat -s 64  vs  Aurora one-sided ring write ping-pong, 64-byte slots (benches/rdma.rs write)
 # Usage: hack/bench-rdma.sh [ROUNDS=3] [ROUND_TRIPS=2000]
@@ -31,15 +31,15 @@ perftest() { # tool -> t_typical (half round trip, us)
 }
 aurora() { $bin \$1 $iters | sed -n 's/.*half_rtt_p50_us=\([0-9.]*\).*/\1/p'; }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=\$1} END {print a[int((NR+1)/2)]}'; }
-ss= as= sw= aw=
+ratio() { awk "BEGIN {printf \\"%.2f\\", \$1 / \$2}"; }
+ss= as= sw= aw= rs= rw=
 for r in \$(seq $rounds); do
     s=\$(perftest ib_send_lat); a=\$(aurora send); w=\$(perftest ib_write_lat); b=\$(aurora write)
-    echo "round \$r: ib_send_lat \$s us, aurora send \$a us, ib_write_lat \$w us, aurora ring write \$b us"
-    ss+=" \$s"; as+=" \$a"; sw+=" \$w"; aw+=" \$b"
+    echo "round \$r: ib_send_lat \$s us, aurora send \$a us (\$(ratio \$a \$s)x), ib_write_lat \$w us, aurora ring write \$b us (\$(ratio \$b \$w)x)"
+    ss+=" \$s"; as+=" \$a"; sw+=" \$w"; aw+=" \$b"; rs+=" \$(ratio \$a \$s)"; rw+=" \$(ratio \$b \$w)"
 done
-ms=\$(echo \$ss | median); ma=\$(echo \$as | median); mw=\$(echo \$sw | median); mb=\$(echo \$aw | median)
-echo "median of $rounds rounds, $iters round trips each, 64 B, half round trip:"
-echo "  SEND ping-pong: aurora \$ma us / ib_send_lat \$ms us = \$(awk "BEGIN {printf \"%.2f\", \$ma / \$ms}")x"
-echo "  one-sided write: aurora \$mb us / ib_write_lat \$mw us = \$(awk "BEGIN {printf \"%.2f\", \$mb / \$mw}")x"
+echo "median of $rounds rounds ($iters round trips each, 64 B, half round trip; ratio = median of per-round ratios):"
+echo "  SEND ping-pong:  aurora \$(echo \$as | median) us, ib_send_lat \$(echo \$ss | median) us, ratio \$(echo \$rs | median)x"
+echo "  one-sided write: aurora \$(echo \$aw | median) us, ib_write_lat \$(echo \$sw | median) us, ratio \$(echo \$rw | median)x"
 GUEST
 exec hack/rdma-vm.sh "$guest"

@@ -58,6 +58,7 @@ out_dir="target/bench-vs-etcd"
 mkdir -p "$out_dir"
 json="${json:-$out_dir/results.json}"
 png="${png:-${json%.json}.png}"
+mkdir -p "$(dirname "$json")" "$(dirname "$png")"
 
 echo "bench-vs-etcd: building (release)"
 # One build for both binaries: the feature only adds the etcd client and the plotting crate.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real-process chaos, checked for linearizability (docs/RELIABILITY.md, "Chaos").
 #
-# For each cluster (default: 3 nodes, then 5 nodes, fsync durability; "3:memory" is opt-in) every
+# For each cluster (default: 3 and 5 nodes with fsync durability, then 3 nodes in memory mode) every
 # `aurora serve` runs in its own network namespace, joined to the others by a veth pair on one
 # bridge. While the recorder (hack/chaos/recorder.rs, binary aurora-chaos) runs several clients doing
 # put/get/cas on a few keys and writes to unique keys, a nemesis driven by --seed injects one fault
@@ -20,21 +20,20 @@
 # acknowledged write. Histories, node logs and the fault log of the last run stay in --out.
 #
 # Usage: hack/chaos.sh [--duration S] [--out DIR] [--seed N] [--clusters "3:fsync 5:fsync"]
-#   --duration  seconds of faults per cluster (default 60; hack/test.sh runs the default: ~3 min)
+#   --duration  seconds of faults per cluster (default 45; hack/test.sh runs the default: ~3.5 min)
 #   --out       where histories, logs and summaries go (default target/chaos); emptied first
 #   --seed      nemesis and workload seed (default: the current time, printed for replay)
-#   --clusters  space-separated NODES:DURABILITY pairs (default "3:fsync 5:fsync"); memory-mode
-#               clusters currently lose availability after restarts (docs/RELIABILITY.md, "Chaos")
+#   --clusters  space-separated NODES:DURABILITY pairs (default "3:fsync 5:fsync 3:memory")
 #   --stale-reads  sabotage: workload reads are served stale by one fixed node per client; the run
 #               must FAIL (shows the rig and the checker catch a real non-linearizable read path)
 # Needs root (network namespaces, nftables); installs nftables and iproute2 when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-duration=60
+duration=45
 out="target/chaos"
 seed="$(date +%s)"
-clusters="3:fsync 5:fsync"
+clusters="3:fsync 5:fsync 3:memory"
 recorder_flags=()
 while (($#)); do
     case "$1" in
@@ -43,7 +42,7 @@ while (($#)); do
     --seed) seed="$2"; shift ;;
     --clusters) clusters="$2"; shift ;;
     --stale-reads) recorder_flags+=(--stale-reads) ;;
-    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "chaos: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift

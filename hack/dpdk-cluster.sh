@@ -40,21 +40,33 @@ ENDPOINTS=127.0.0.1:7202,127.0.0.1:7212,127.0.0.1:7222
 CLUSTER_ID=0x0A1700D3
 s12="$RIG/s12.sock"; s13="$RIG/s13.sock"; s23="$RIG/s23.sock"
 vdevs=(
-    "[\"net_memif0,role=server,socket=$s12\", \"net_memif1,role=server,socket=$s13\"]"
-    "[\"net_memif0,role=client,socket=$s12\", \"net_memif1,role=server,socket=$s23\"]"
-    "[\"net_memif0,role=client,socket=$s13\", \"net_memif1,role=client,socket=$s23\"]"
+    "[\"net_memif0,role=server,socket=$s12,socket-abstract=no\", \"net_memif1,role=server,socket=$s13,socket-abstract=no\"]"
+    "[\"net_memif0,role=client,socket=$s12,socket-abstract=no\", \"net_memif1,role=server,socket=$s23,socket-abstract=no\"]"
+    "[\"net_memif0,role=client,socket=$s13,socket-abstract=no\", \"net_memif1,role=client,socket=$s23,socket-abstract=no\"]"
 )
+
+# memif: a client must find its server's socket, and EAL start-up takes seconds on a loaded box.
+wait_socket() {
+    for _ in $(seq 1 300); do [ -S "$1" ] && return 0; sleep 0.1; done
+    echo "memif socket $1 did not appear in 30 s (did the server side fail? see its log)"; return 1
+}
 
 start_cluster() {
     local transport=$1
     pids=()
-    rm -rf "$RIG/data-$transport"
+    rm -rf "$RIG/data-$transport" "$RIG"/*.sock
     for n in 1 2 3; do
         AURORA_DPDK__VDEVS="${vdevs[$((n - 1))]}" "$AURORA" serve --config config/dpdk-memif.toml \
             --set node_id=$n --set transport="$transport" --set "data_dir=$RIG/data-$transport/n$n" \
             --set runtime.spin_us="$SPIN_US" --set durability="$DURABILITY" > "$RIG/$transport-n$n.log" 2>&1 &
         pids+=($!)
-        sleep 1 # memif: a socket's server before its client
+        # memif: every socket's server before its client.
+        if [ "$transport" = dpdk ]; then
+            case $n in
+                1) wait_socket "$s12" && wait_socket "$s13" ;;
+                2) wait_socket "$s23" ;;
+            esac
+        fi
     done
     for _ in $(seq 1 100); do
         if "$AURORA" put --endpoints "$ENDPOINTS" --cluster-id "$CLUSTER_ID" --timeout-ms 1000 \

@@ -9,7 +9,7 @@
 #   4. a 3-node cluster over a memif mesh commits writes (hack/dpdk-cluster.sh, debug build, short
 #      bench beside the same nodes over tcp_uring).
 # Every rig that cannot start fails the script loudly. Needs root (hugepages, netns, nft).
-# Cost on the 2-vCPU CI machine: ~1.5 min of rigs after the dpdk build (~3–4 min cold).
+# Cost on the 2-vCPU CI machine: ~2 min of rigs after the dpdk build and clippy (~4 min warm, measured 03:12–03:16 UTC under load; add ~4 min cold).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +51,12 @@ AURORA="$CARGO_TARGET_DIR/debug/aurora"
 step "memif rig: clean, lossy (drop knob), EAL failures"
 cargo test --features dpdk --quiet --test dpdk_memif -- --test-threads=1
 
+# memif: a client must find its server's socket, and EAL start-up takes seconds on a loaded box.
+wait_socket() {
+    for _ in $(seq 1 300); do [ -S "$1" ] && return 0; sleep 0.1; done
+    echo "memif socket $1 did not appear in 30 s (did the server side fail? see its log)"; return 1
+}
+
 # One ping-pong between two processes; $1 name, $2/$3 extra args of server/client, $4/$5 a
 # command prefix for each (ip netns exec …). Fails with both logs when either side fails.
 pair() {
@@ -61,7 +67,10 @@ pair() {
         > "$log-server.out" 2> "$log-server.err" &
     local srv=$!
     pids+=("$srv")
-    sleep 0.5
+    case "$srv_args" in
+        *socket=*) wait_socket "$(sed 's/.*socket=\([^ ,]*\).*/\1/' <<< "$srv_args")" ;;
+        *) sleep 1 ;;
+    esac
     # shellcheck disable=SC2086
     if ! $cli_pre "$AURORA" dpdk-ping --role client --file-prefix "$RIG-$name-c" $cli_args \
         > "$log-client.out" 2> "$log-client.err"; then
@@ -83,8 +92,8 @@ fi
 sock="/tmp/$RIG.sock"
 eal_huge="--eal-arg=-m --eal-arg=128 --eal-arg=--no-pci --eal-arg=--huge-unlink"
 pair memif-hugepages \
-    "--vdev net_memif0,role=server,socket=$sock $eal_huge --round-trips 5000 --warmup 500" \
-    "--vdev net_memif0,role=client,socket=$sock $eal_huge --round-trips 5000 --warmup 500" "" ""
+    "--vdev net_memif0,role=server,socket=$sock,socket-abstract=no $eal_huge --round-trips 5000 --warmup 500" \
+    "--vdev net_memif0,role=client,socket=$sock,socket-abstract=no $eal_huge --round-trips 5000 --warmup 500" "" ""
 echo "$old_hugepages" > /proc/sys/vm/nr_hugepages
 
 step "veth rig: two network namespaces"

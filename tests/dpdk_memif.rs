@@ -72,7 +72,7 @@ fn ping_pong(
     let mut common = vec!["--round-trips", round_trips, "--warmup", "100"];
     let server = side(
         "server",
-        format!("net_memif0,role=server,socket={sock}"),
+        format!("net_memif0,role=server,socket={sock},socket-abstract=no"),
         &format!("t-{name}-s"),
         &[common.as_slice(), server_extra].concat(),
     )
@@ -80,12 +80,20 @@ fn ping_pong(
     .stderr(Stdio::piped())
     .spawn()
     .expect("spawn server");
-    // memif: the server must own the socket before the client connects.
-    std::thread::sleep(Duration::from_millis(500));
+    // memif: the server must own the socket before the client connects (EAL start-up takes
+    // seconds on a loaded machine).
+    let start = Instant::now();
+    while !std::path::Path::new(&sock.to_string()).exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the memif server never made its socket"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     common.extend_from_slice(client_extra);
     let client = side(
         "client",
-        format!("net_memif0,role=client,socket={sock}"),
+        format!("net_memif0,role=client,socket={sock},socket-abstract=no"),
         &format!("t-{name}-c"),
         &common,
     )

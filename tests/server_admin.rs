@@ -7,6 +7,34 @@ use std::time::Duration;
 
 use server_support::{admin_get, put_anywhere, wait_metric, Cluster};
 
+/// The value of an unlabelled Prometheus sample, e.g. `aurora_commit_latency_seconds_count`.
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix(' ')?;
+        rest.trim().parse().ok()
+    })
+}
+
+#[test]
+fn the_first_scrape_after_a_burst_shows_every_commit() {
+    let cluster = Cluster::start(3, "memory");
+    let leader = cluster.wait_leader(Duration::from_secs(10));
+    for i in 0..40 {
+        put_anywhere(&cluster, &format!("b{i}"), b"x", Duration::from_secs(10));
+    }
+    let leader_now = cluster.wait_leader(Duration::from_secs(10));
+    // Long enough for the loop to publish several intervals (every 100 ms) while nobody scrapes.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (code, metrics) = admin_get(cluster.ports[leader_now - 1].admin, "/metrics");
+    assert_eq!(code, 200);
+    let commits = sample(&metrics, "aurora_commit_latency_seconds_count").unwrap_or(0.0);
+    let min_commits = if leader_now == leader { 40.0 } else { 1.0 };
+    assert!(
+        commits >= min_commits,
+        "first scrape shows {commits} commits, expected at least {min_commits}:\n{metrics}"
+    );
+}
+
 #[test]
 fn admin_endpoints_report_the_cluster() {
     let cluster = Cluster::start(3, "fsync");

@@ -444,3 +444,22 @@ fn fuzz_seed_corpus_decodes_as_its_file_names_say() {
     }
     assert!(checked >= RejectReason::ALL.len(), "only {checked} seeds");
 }
+
+#[test]
+fn cluster_id_zero_passes_only_where_unknown_clusters_are_accepted() {
+    let frame = with_header(&ping_frame(b"x"), |h| h.cluster_id = 0);
+    assert_eq!(
+        rules().decode_datagram(&frame),
+        Err(WireError::WrongCluster {
+            expected: CLUSTER,
+            got: 0
+        })
+    );
+    let client_port = rules().accepting_unknown_cluster();
+    assert!(client_port.decode_datagram(&frame).is_ok());
+    let foreign = with_header(&ping_frame(b"x"), |h| h.cluster_id = 99);
+    assert!(matches!(
+        client_port.decode_datagram(&foreign),
+        Err(WireError::WrongCluster { got: 99, .. })
+    ));
+}

@@ -26,7 +26,6 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aurora::client::{parse_endpoints, Client, ClientError, ClientOptions, Consistency};
@@ -40,10 +39,12 @@ const REGISTER_KEYS: u64 = 4;
 const SERVE_WAIT: Duration = Duration::from_secs(60);
 /// How long it waits for the script to heal the cluster after the workload.
 const HEAL_WAIT: Duration = Duration::from_secs(300);
-/// How long a final read may keep failing (the cluster re-electing after the last fault).
+/// How long one final read may keep failing (the cluster re-electing after the last fault); each
+/// key gets its own allowance, so many acknowledged keys never eat into it.
 const FINAL_READ_WAIT: Duration = Duration::from_secs(60);
-/// Upper bound on operations one client records, so a history always fits the checker's budget.
-const MAX_OPS_PER_CLIENT: usize = 200_000;
+/// Upper bound on operations one client records, so a history always fits the checker's budget;
+/// `--seconds × --rate-per-client` must stay below it.
+const MAX_OPS_PER_CLIENT: usize = 1_000_000;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -79,6 +80,10 @@ struct Args {
     /// Per-request deadline, retries and failovers included.
     #[arg(long, default_value_t = 2000)]
     request_timeout_ms: u64,
+    /// Operations each client starts per second at most: enough concurrency for the faults to
+    /// matter, histories small enough to check in seconds.
+    #[arg(long, default_value_t = 500)]
+    rate_per_client: u64,
 }
 
 /// splitmix64: a small seeded generator, enough to pick operations reproducibly.
@@ -304,11 +309,23 @@ fn register(i: u64) -> String {
 }
 
 /// The workload of one client until `end`: 35% get, 30% put, 20% cas, 15% unique-key put.
-fn workload(recorder: &mut Recorder, seed: u64, end: Instant) {
+fn workload(recorder: &mut Recorder, seed: u64, end: Instant, rate_per_client: u64) {
     let mut rng = Rng(seed ^ recorder.id.wrapping_mul(0x2545_F491_4F6C_DD1D));
     let mut last_read: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut seq = 0u64;
-    while Instant::now() < end && recorder.out.ops.len() < MAX_OPS_PER_CLIENT {
+    let interval = Duration::from_secs(1) / u32::try_from(rate_per_client).unwrap_or(u32::MAX);
+    let mut next_at = Instant::now();
+    while Instant::now() < end {
+        assert!(
+            recorder.out.ops.len() < MAX_OPS_PER_CLIENT,
+            "run() bounds seconds × rate"
+        );
+        // Pace to the rate; after a stall (a fault) carry on without a burst of catch-up.
+        let now = Instant::now();
+        if next_at > now {
+            std::thread::sleep(next_at - now);
+        }
+        next_at = next_at.max(now) + interval;
         seq += 1;
         let value = format!("c{}-{seq}", recorder.id);
         let key = register(rng.below(REGISTER_KEYS));
@@ -369,6 +386,15 @@ struct Totals {
 
 fn run(args: &Args) -> Result<ExitCode, String> {
     assert!(args.clients >= 1, "at least one client");
+    if args.rate_per_client == 0
+        || args.seconds.saturating_mul(args.rate_per_client) >= MAX_OPS_PER_CLIENT as u64
+    {
+        return Err(format!(
+            "--seconds {} × --rate-per-client {} must be between 1 and {MAX_OPS_PER_CLIENT} operations \
+             per client; lower the rate for a longer run",
+            args.seconds, args.rate_per_client
+        ));
+    }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
     let opts = options(args)?;
@@ -384,7 +410,11 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         out: Recorded::default(),
     };
     let serve_deadline = Instant::now() + SERVE_WAIT;
-    while !probe.put("chaos/ready", "1".into(), serve_deadline) {
+    let mut attempt = 0u64;
+    while {
+        attempt += 1;
+        !probe.put("chaos/ready", format!("probe-{attempt}"), serve_deadline)
+    } {
         if Instant::now() >= serve_deadline {
             return Err(format!(
                 "no write succeeded within {SERVE_WAIT:?}: the cluster never served"
@@ -399,10 +429,9 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     );
 
     let end = Instant::now() + Duration::from_secs(args.seconds);
-    let results: Arc<Mutex<Vec<Recorder>>> = Arc::default();
     let threads: Vec<_> = (1..=args.clients)
         .map(|id| {
-            let (opts, results, seed) = (opts.clone(), results.clone(), args.seed);
+            let (opts, seed, rate) = (opts.clone(), args.seed, args.rate_per_client);
             let stale = args.stale_reads.then(|| {
                 let mut pinned = opts.clone();
                 let node = (id as usize - 1) % opts.endpoints.len();
@@ -421,22 +450,19 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                         stale,
                         out: Recorded::default(),
                     };
-                    workload(&mut recorder, seed, end);
-                    results
-                        .lock()
-                        .expect("no client thread panics while holding it")
-                        .push(recorder);
+                    workload(&mut recorder, seed, end, rate);
+                    recorder
                 })
                 .expect("spawning a client thread")
         })
         .collect();
+    let mut recorders = vec![probe];
     for t in threads {
-        t.join()
-            .map_err(|_| "a client thread panicked".to_owned())?;
+        recorders.push(
+            t.join()
+                .map_err(|_| "a client thread panicked".to_owned())?,
+        );
     }
-    let mut recorders = std::mem::take(&mut *results.lock().expect("threads joined"));
-    recorders.sort_by_key(|r| r.id);
-    recorders.insert(0, probe);
 
     if !wait_for_file(&args.healed_file, HEAL_WAIT) {
         return Err(format!(
@@ -454,12 +480,11 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         stale: None,
         out: Recorded::default(),
     };
-    let deadline = Instant::now() + FINAL_READ_WAIT;
     // A cluster that cannot serve the final reads has lost availability, not necessarily safety:
     // the history recorded so far is still written and checked.
     let mut unavailable = None;
     for i in 0..REGISTER_KEYS {
-        if final_read(&mut last, &register(i), deadline).is_none() {
+        if final_read(&mut last, &register(i), Instant::now() + FINAL_READ_WAIT).is_none() {
             unavailable = Some(format!("the final read of {} never succeeded", register(i)));
             break;
         }
@@ -470,7 +495,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         .collect();
     let mut missing = Vec::new();
     for (key, value) in acked.iter().filter(|_| unavailable.is_none()) {
-        let Some(read) = final_read(&mut last, key, deadline) else {
+        let Some(read) = final_read(&mut last, key, Instant::now() + FINAL_READ_WAIT) else {
             unavailable = Some(format!("the final read of {key} never succeeded"));
             break;
         };

@@ -35,6 +35,7 @@ pub fn run(args: &BarrierArgs) -> i32 {
     let wait = Duration::from_millis(args.wait_ms);
     let result = client.barrier(args.name.as_bytes(), args.n, lease, wait);
     let _ = client.lease_revoke(lease);
+    let _ = client.close_session();
     match result {
         Ok(generation) => {
             println!(

@@ -47,6 +47,18 @@ impl ClientArgs {
         Client::connect(self.options()?)
     }
 
+    /// Runs `f` with a fresh client, then closes the session a write may have opened (best
+    /// effort: an unclosed session is evicted by the store later anyway).
+    pub fn session<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        let mut client = self.connect()?;
+        let result = f(&mut client);
+        let _ = client.close_session();
+        result
+    }
+
     /// A client whose reads may be served stale by whichever node it reaches.
     pub fn connect_with(&self, consistency: Consistency) -> Result<Client, ClientError> {
         let mut opts = self.options()?;

@@ -16,17 +16,13 @@ pub struct CounterArgs {
 }
 
 pub fn run(args: &CounterArgs) -> i32 {
-    let mut client = match args.client.connect() {
-        Ok(c) => c,
-        Err(e) => return fail("counter", &e),
-    };
     let name = args.name.as_bytes();
-    let result = match args.add {
+    let result = args.client.session(|client| match args.add {
         Some(delta) => client.fetch_add(name, delta).map(|previous| {
             println!("{} (was {previous})", previous.saturating_add(delta));
         }),
         None => client.counter(name).map(|value| println!("{value}")),
-    };
+    });
     match result {
         Ok(()) => 0,
         Err(e) => fail("counter", &e),

@@ -24,7 +24,7 @@ pub fn run(args: &DelArgs) -> i32 {
         range,
         prev_kv: args.prev_kv,
     };
-    match args.client.connect().and_then(|mut c| c.delete(request)) {
+    match args.client.session(|c| c.delete(request)) {
         Ok((revision, reply)) => {
             println!("deleted {} (revision {revision})", reply.deleted);
             for kv in &reply.prev_kvs {

@@ -110,6 +110,7 @@ pub fn run(args: &LeaseArgs) -> i32 {
             }
         }
     };
+    let _ = client.close_session();
     match result {
         Ok(()) => 0,
         Err(e) => fail("lease", &e),

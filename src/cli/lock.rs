@@ -62,6 +62,7 @@ pub fn run(args: &LockArgs) -> i32 {
     };
     let released = client.unlock(name, token);
     let _ = client.lease_revoke(lease);
+    let _ = client.close_session();
     match (held, released) {
         (Ok(code), Ok(())) => {
             println!("unlocked {}", args.name);

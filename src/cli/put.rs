@@ -24,10 +24,7 @@ pub fn run(args: &PutArgs) -> i32 {
     let mut request = PutRequest::new(args.key.as_bytes(), args.value.as_bytes());
     request.lease = args.lease;
     request.prev_kv = args.prev_kv;
-    let result = args
-        .client
-        .connect()
-        .and_then(|mut c| c.put_request(request));
+    let result = args.client.session(|c| c.put_request(request));
     match result {
         Ok((revision, reply)) => {
             println!("OK (revision {revision})");

@@ -167,11 +167,7 @@ pub fn run(args: &TxnArgs) -> i32 {
             return 2;
         }
     };
-    let mut client = match args.client.connect() {
-        Ok(c) => c,
-        Err(e) => return fail("txn", &e),
-    };
-    match client.txn(request) {
+    match args.client.session(|c| c.txn(request)) {
         Ok((revision, reply)) => {
             println!(
                 "{} (revision {revision})",

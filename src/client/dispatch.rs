@@ -173,8 +173,9 @@ impl Client {
         Ok(self.submit_op(op, seq))
     }
 
-    /// Asks the connected node for its view of the cluster (any node answers, leader or not).
-    pub fn submit_status(&mut self) -> Ticket {
+    /// Asks the connected node for its view of the cluster (any node answers, leader or not);
+    /// [`Client::status`] waits for it.
+    fn submit_status(&mut self) -> Ticket {
         self.submit_op(RequestOp::Status, None)
     }
 
@@ -276,6 +277,25 @@ impl Client {
             Outcome::Store(r) => Err(ClientError::UnexpectedReply {
                 expected: "a status",
                 got: format!("{r:?}"),
+            }),
+        }
+    }
+
+    /// Closes the session (if a write opened one), so the store forgets its cached answers now
+    /// rather than when it evicts the least recently used session. Requests still in flight keep
+    /// it open; the next write opens a new one.
+    pub fn close_session(&mut self) -> Result<(), ClientError> {
+        if self.session.is_none() || self.in_flight() > 0 {
+            return Ok(());
+        }
+        match self.call(Command::CloseSession)? {
+            (_, Reply::SessionClosed) => {
+                self.session = None;
+                Ok(())
+            }
+            (_, other) => Err(ClientError::UnexpectedReply {
+                expected: "a closed session",
+                got: format!("{other:?}"),
             }),
         }
     }

@@ -271,3 +271,21 @@ fn probes_sent_while_a_request_waits_never_surface_as_results() {
     assert_eq!(waiter.in_flight(), 0, "probes are not results");
     assert!(token > 0);
 }
+
+#[test]
+fn a_closed_session_is_replaced_by_a_new_one_on_the_next_write() {
+    let state = shared();
+    let leader = spawn_node(Mode::Leader, state);
+    let mut client = Client::connect(options(&[leader.addr])).expect("connect");
+    client.close_session().expect("nothing to close");
+    client.put(b"k", b"v").expect("put");
+    let first = client.client_id().expect("a write opened a session");
+    client.close_session().expect("close");
+    assert_eq!(client.client_id(), None);
+    client.put(b"k", b"w").expect("put in a new session");
+    assert_ne!(
+        client.client_id(),
+        Some(first),
+        "session ids are never reused"
+    );
+}

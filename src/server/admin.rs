@@ -38,6 +38,10 @@ pub fn serve(
         tracing::error!(error = %e, "metrics collector could not attach; /metrics shows no histograms");
     }
     while !stop.load(Ordering::Acquire) {
+        // Collect on every wake-up, not only on a scrape: the loop publishes into a fixed number of
+        // spare intervals and defers (keeps accumulating) while they are all full, so a collector
+        // that waits for a scrape would hand its first scrape only the oldest intervals.
+        collector.collect();
         let request = match server.recv_timeout(POLL_INTERVAL) {
             Ok(Some(r)) => r,
             Ok(None) => continue,

@@ -140,7 +140,8 @@ impl ClientTable {
             .unwrap_or(u32::MAX)
             .min(crate::wire::MAX_PAYLOAD_LEN_BYTES);
         let rules = FrameRules::new(cluster_id, payload_max)
-            .map_err(|e| std::io::Error::new(ErrorKind::InvalidInput, e.to_string()))?;
+            .map_err(|e| std::io::Error::new(ErrorKind::InvalidInput, e.to_string()))?
+            .accepting_unknown_cluster();
         let table = Self {
             epoll,
             listener,

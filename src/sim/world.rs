@@ -14,7 +14,7 @@ use super::disk::{Disk, StoredSnapshot, TailFate};
 use super::events::{Event, EventQueue, Reply};
 use super::invariants::Invariants;
 use super::kv::{Command, Kv};
-use super::network::Network;
+use super::network::{Network, NetworkFaults};
 use super::rng::Rng;
 use super::scenario::Scenario;
 use super::workload::{ClientAction, Request, Workload};
@@ -873,6 +873,9 @@ impl World {
         self.ctx.settled_at = Some(now);
         self.ctx.committed_at_settle = self.ctx.invariants.max_committed();
         self.ctx.network.heal();
+        // Liveness is judged on a clean network: no loss, duplication or long delays either.
+        let f = self.ctx.network.faults;
+        self.ctx.network.faults = NetworkFaults::none(f.delay_min_ns, f.delay_jitter_ns);
         let down: Vec<NodeId> = self
             .hosts
             .iter_mut()

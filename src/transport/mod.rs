@@ -37,15 +37,15 @@
 //! The one-sided log ring of DESIGN.md §2.5 (RDMA WRITE into a follower's registered ring) is a
 //! second, narrower interface beside this trait; two-sided SEND/RECV stays on it.
 //!
-//! # DPDK port (feature `dpdk`, a later issue) on this trait
+//! # DPDK port (feature `dpdk`, [`dpdk`]) on this trait
 //!
 //! | trait                    | DPDK                                                                |
 //! |--------------------------|---------------------------------------------------------------------|
-//! | `BufferPool::region()`   | `rte_extmem_register` + `rte_dev_dma_map` of the region, and an mbuf pool of external buffers (`rte_pktmbuf_pool_create_extbuf`) whose data rooms are the slabs; or, where external memory is unavailable, a regular mempool with one copy into the mbuf (small frames copy cheaper than they pin) |
-//! | `send(peer, buf)`        | prepend Ethernet/IPv4/UDP, attach the slab to an mbuf, queue it; `rte_eth_tx_burst` once per poll with everything queued (batching) |
+//! | `BufferPool::region()`   | built: a regular mempool per port and one copy into the mbuf each way (small frames copy cheaper than they pin; the slab stays in the window for retransmission). Not built: `rte_extmem_register` + `rte_pktmbuf_pool_create_extbuf` over the slabs |
+//! | `send(peer, buf)`        | Ethernet/IPv4/UDP + a reliability header written into an mbuf, the frame copied behind them (segmented when longer than a datagram); `rte_eth_tx_burst` once per poll with everything queued (batching) |
 //! | `poll(now, events)`      | `rte_eth_rx_burst`; each datagram passes the eRPC-style reliability layer *below* the trait (per-peer sequence numbers, acks, retransmission on a timer driven by `now_ns`); in-order payloads become `Received`; a frame acked by the peer frees its slab and yields `SendComplete` |
 //! | `PeerUp` / `PeerDown`    | the handshake datagrams succeed / retransmissions to a peer exceed their bound |
-//! | `park(timeout)`          | returns at once (poll-mode driver: the shard spins) |
+//! | `park(timeout)`          | sleeps `timeout` (poll-mode drivers raise no interrupt): adaptive polling frees the core at the cost of latency |
 //!
 //! Both keep the contract the trait's users rely on, as `tcp_uring` does: in-order, exactly-once
 //! delivery per remote while the remote is up; after `PeerDown` nothing more from that connection;

@@ -12,6 +12,7 @@ pub struct FrameRules {
     cluster_id: u64,
     max_payload_len_bytes: u32,
     local_node: Option<NodeId>,
+    accept_unknown_cluster: bool,
 }
 
 impl FrameRules {
@@ -28,7 +29,17 @@ impl FrameRules {
             cluster_id,
             max_payload_len_bytes,
             local_node: None,
+            accept_unknown_cluster: false,
         })
+    }
+
+    /// The same rules, also accepting cluster id 0, which a client that knows only endpoint addresses
+    /// sends until an answer (stamped with the real id) tells it. Never for peers: a peer always knows.
+    pub fn accepting_unknown_cluster(self) -> Self {
+        Self {
+            accept_unknown_cluster: true,
+            ..self
+        }
     }
 
     /// The same rules, also rejecting frames whose `to` is not `node` (a peer connection; a client
@@ -67,7 +78,8 @@ impl FrameRules {
         if header.flags != 0 {
             return Err(WireError::ReservedFlags { got: header.flags });
         }
-        if header.cluster_id != self.cluster_id {
+        let unknown_allowed = self.accept_unknown_cluster && header.cluster_id == 0;
+        if header.cluster_id != self.cluster_id && !unknown_allowed {
             return Err(WireError::WrongCluster {
                 expected: self.cluster_id,
                 got: header.cluster_id,

@@ -42,12 +42,13 @@ impl Default for DpdkOptions {
     fn default() -> Self {
         Self {
             // Retransmit after 2 ms (a memif round trip is < 1 µs, but three spinning processes on
-            // two cores get descheduled for milliseconds), give up after ~1.5 s of silence.
+            // two cores get descheduled for milliseconds), give up after ~3 s of silence (a
+            // loaded CI box starves a process for over a second).
             session: SessionConfig {
                 window_frames: 256,
                 rto_initial_ns: 2_000_000,
                 rto_max_ns: 200_000_000,
-                max_retransmits: 10,
+                max_retransmits: 20,
                 syn_interval_ns: 10_000_000,
             },
             slab_bytes: 2048,

@@ -147,6 +147,7 @@ extern "C" {
         rkey: u32,
         with_imm: c_int,
         imm_be: u32,
+        inline_data: c_int,
     ) -> c_int;
 }
 

@@ -87,6 +87,9 @@ pub struct RdmaConfig {
     pub connect_timeout_ms: u64,
     pub backoff_min_ms: u64,
     pub backoff_max_ms: u64,
+    /// Frames up to this size are sent inline (copied into the work request at post time, so the
+    /// NIC does not fetch them from the memory region): cheaper for small consensus messages.
+    pub inline_max_bytes: u32,
     /// Local ACK timeout exponent of every QP: a try waits 4.096 µs × 2^exp, and after 6 retries
     /// the send fails and the peer is reported down (16: 268 ms a try, about 1.9 s in all).
     pub ack_timeout_exp: u8,
@@ -119,6 +122,7 @@ impl RdmaConfig {
             connect_timeout_ms: 1_000,
             backoff_min_ms: 50,
             backoff_max_ms: 2_000,
+            inline_max_bytes: 128,
             ack_timeout_exp: 16,
             ring_slots: 0,
             ring_slot_bytes: 4096,
@@ -710,6 +714,7 @@ impl RdmaTransport {
                 grant.rkey,
                 1,
                 (index as u32).to_be(),
+                i32::from(len <= self.cfg.inline_max_bytes as usize),
             )
         };
         if rc != 0 {
@@ -848,7 +853,7 @@ impl RdmaTransport {
                 self.cq,
                 u32::from(self.cfg.send_depth),
                 u32::from(self.cfg.recv_depth),
-                0,
+                self.cfg.inline_max_bytes,
             )
         };
         if qp.is_null() {
@@ -1065,7 +1070,7 @@ impl RdmaTransport {
                 buf.as_ptr().cast(),
                 buf.len() as u32,
                 self.lkey,
-                0,
+                i32::from(buf.len() <= self.cfg.inline_max_bytes as usize),
             )
         };
         if rc != 0 {

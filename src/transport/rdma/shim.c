@@ -261,7 +261,7 @@ int aur_post_send(struct ibv_qp *qp, uint64_t wr_id, const void *addr, uint32_t 
 /* RDMA WRITE of local [addr, addr+len) to remote_addr under rkey; with_imm also consumes a receive
  * at the target and delivers imm_be there (signaled). */
 int aur_post_write(struct ibv_qp *qp, uint64_t wr_id, const void *addr, uint32_t len, uint32_t lkey,
-                   uint64_t remote_addr, uint32_t rkey, int with_imm, uint32_t imm_be) {
+                   uint64_t remote_addr, uint32_t rkey, int with_imm, uint32_t imm_be, int inline_data) {
     struct ibv_sge sge = {.addr = (uintptr_t)addr, .length = len, .lkey = lkey};
     struct ibv_send_wr wr;
     memset(&wr, 0, sizeof(wr));
@@ -269,7 +269,7 @@ int aur_post_write(struct ibv_qp *qp, uint64_t wr_id, const void *addr, uint32_t
     wr.sg_list = &sge;
     wr.num_sge = 1;
     wr.opcode = with_imm ? IBV_WR_RDMA_WRITE_WITH_IMM : IBV_WR_RDMA_WRITE;
-    wr.send_flags = IBV_SEND_SIGNALED;
+    wr.send_flags = IBV_SEND_SIGNALED | (inline_data ? IBV_SEND_INLINE : 0);
     wr.imm_data = imm_be;
     wr.wr.rdma.remote_addr = remote_addr;
     wr.wr.rdma.rkey = rkey;
