@@ -252,6 +252,18 @@ fn node_config(cfg: &ServerConfig, membership: Membership) -> NodeConfig {
     n.max_log_entries = usize::try_from(c.limits.max_log_bytes_in_memory / LOG_ENTRY_COST_BYTES)
         .unwrap_or(usize::MAX)
         .clamp(1_024, 1 << 24);
+    // The log holds the entries since the last compaction: up to one interval plus the entries
+    // applied while the snapshot is written.
+    let every = c.storage.snapshot_every_entries;
+    if every.saturating_mul(2) > n.max_log_entries as u64 {
+        tracing::warn!(
+            snapshot_every_entries = every,
+            max_log_entries = n.max_log_entries,
+            "storage.snapshot_every_entries is more than half the entries \
+             limits.max_log_bytes_in_memory holds: writes may fail with \"log full\" before a \
+             snapshot compacts the log; lower it or raise the limit"
+        );
+    }
     n
 }
 
