@@ -107,8 +107,17 @@ EOF
 }
 
 net_down() {
+    # Delete the host ends of the veths first (synchronous, and it takes the namespace end along):
+    # a deleted namespace frees its devices asynchronously, so the next cluster's `ip link add`
+    # could otherwise still find aurch-vN ("RTNETLINK answers: File exists").
+    for i in $(seq 1 5); do ip link del "aurch-v$i" 2>/dev/null || true; done
     for i in $(seq 1 5); do ip netns del "$(ns "$i")" 2>/dev/null || true; done
     ip link del "$bridge" 2>/dev/null || true
+    local tries=0
+    while ip -o link show | grep -q "aurch-"; do
+        ((++tries <= 100)) || { echo "chaos: aurch-* links still present 10 s after teardown" >&2; ip -o link show | grep "aurch-" >&2; return 1; }
+        sleep 0.1
+    done
 }
 
 write_config() { # durability
