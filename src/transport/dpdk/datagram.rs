@@ -303,6 +303,20 @@ impl<P: Port> DatagramTransport<P> {
             }
             self.peers[index].port = Some(port);
         }
+        self.with_session(index, |session, now_ns, io| {
+            if let Err(reason) = session.on_segment(now_ns, &header, payload, io) {
+                io.dstats.segment_drops[reason as usize] += 1;
+            }
+        });
+    }
+
+    /// Runs `f` on peer `index`'s session with the I/O it needs: the transport's fields borrowed
+    /// apart from that peer's slot.
+    fn with_session<R>(
+        &mut self,
+        index: usize,
+        f: impl FnOnce(&mut Session<Buf>, u64, &mut Io<'_, P>) -> R,
+    ) -> R {
         let Self {
             ports,
             pool,
@@ -327,55 +341,20 @@ impl<P: Port> DatagramTransport<P> {
             backlog,
             stats,
             dstats,
-            peer: peer_id,
+            peer: slot.id,
             remote: slot.endpoint,
             port: slot.port,
             partial: &mut slot.partial,
             loss_rng,
         };
-        if let Err(reason) = slot.session.on_segment(*now_ns, &header, payload, &mut io) {
-            dstats_of(&mut io).segment_drops[reason as usize] += 1;
-        }
+        f(&mut slot.session, *now_ns, &mut io)
     }
 
     fn for_each_session(&mut self, mut f: impl FnMut(&mut Session<Buf>, u64, &mut Io<'_, P>)) {
-        let Self {
-            ports,
-            pool,
-            rules,
-            cfg,
-            mac_key,
-            peers,
-            backlog,
-            stats,
-            dstats,
-            now_ns,
-            loss_rng,
-            ..
-        } = self;
-        for slot in peers.iter_mut() {
-            let mut io = Io {
-                ports,
-                pool,
-                rules,
-                cfg,
-                mac_key,
-                backlog,
-                stats,
-                dstats,
-                peer: slot.id,
-                remote: slot.endpoint,
-                port: slot.port,
-                partial: &mut slot.partial,
-                loss_rng,
-            };
-            f(&mut slot.session, *now_ns, &mut io);
+        for index in 0..self.peers.len() {
+            self.with_session(index, &mut f);
         }
     }
-}
-
-fn dstats_of<'a, P: Port>(io: &'a mut Io<'_, P>) -> &'a mut DatagramStats {
-    io.dstats
 }
 
 impl<P: Port> Transport for DatagramTransport<P> {
@@ -403,38 +382,10 @@ impl<P: Port> Transport for DatagramTransport<P> {
             return refuse(SendErrorKind::NotConnected, buf);
         };
         let mss = self.mss;
-        let Self {
-            ports,
-            pool,
-            rules,
-            cfg,
-            mac_key,
-            peers,
-            backlog,
-            stats,
-            dstats,
-            now_ns,
-            loss_rng,
-            ..
-        } = self;
-        let slot = &mut peers[index];
-        let mut io = Io {
-            ports,
-            pool,
-            rules,
-            cfg,
-            mac_key,
-            backlog,
-            stats,
-            dstats,
-            peer: id,
-            remote: slot.endpoint,
-            port: slot.port,
-            partial: &mut slot.partial,
-            loss_rng,
-        };
         let len_bytes = buf.len();
-        match slot.session.send(*now_ns, buf, len_bytes, mss, &mut io) {
+        match self.with_session(index, |session, now_ns, io| {
+            session.send(now_ns, buf, len_bytes, mss, io)
+        }) {
             Ok(()) => Ok(()),
             Err((buf, super::session::Refused::NotUp)) => refuse(SendErrorKind::NotConnected, buf),
             Err((buf, super::session::Refused::TooLarge { .. })) => {
