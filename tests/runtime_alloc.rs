@@ -1,8 +1,6 @@
 //! The runtime's hot path allocates nothing in steady state: timing wheel, mailboxes, doorbell and
 //! the poll loop itself, proven with a global allocator that counts this thread's allocations.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
 
 use aurora::runtime::{
@@ -10,58 +8,13 @@ use aurora::runtime::{
     MonotonicClock, Progress, ShardTask, StopSignal, TimerId, TimerWheel,
 };
 
-/// Counts allocations per thread, so tests running in parallel do not see each other's.
-struct CountingAllocator;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count_one() {
-    // try_with: the slot may be gone while the thread is being torn down.
-    let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
-}
-
-// SAFETY: forwards every call unchanged to the system allocator; only counts on the side.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_one();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
-
-/// Allocations made on this thread while `f` runs.
-fn allocations_during(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
-}
+mod counting_alloc;
+use counting_alloc::allocations_in;
 
 #[test]
 fn the_counter_sees_allocations() {
     // Guards the guard: without this, a broken counter would make every test below pass.
-    let allocations = allocations_during(|| {
+    let allocations = allocations_in(|| {
         std::hint::black_box(Vec::<u64>::with_capacity(16));
     });
     assert_eq!(allocations, 1);
@@ -73,7 +26,7 @@ fn timer_wheel_schedule_cancel_expire_allocate_nothing() {
     let mut wheel = TimerWheel::new(1_000, 64, CAPACITY, 0).expect("wheel");
     let mut out: Vec<Expired> = Vec::with_capacity(CAPACITY);
     let mut ids: Vec<TimerId> = Vec::with_capacity(CAPACITY);
-    let allocations = allocations_during(|| {
+    let allocations = allocations_in(|| {
         let mut now_ns = 0u64;
         for round in 0..2_000u64 {
             // Fill up to capacity with deadlines spread over several rotations.
@@ -100,7 +53,7 @@ fn timer_wheel_schedule_cancel_expire_allocate_nothing() {
 fn mailbox_send_drain_and_doorbell_allocate_nothing() {
     let bell = Arc::new(Doorbell::new().expect("eventfd"));
     let (mut tx, mut rx) = mailbox::<[u64; 4]>(256, Arc::clone(&bell)).expect("mailbox");
-    let allocations = allocations_during(|| {
+    let allocations = allocations_in(|| {
         for round in 0..5_000u64 {
             while tx.try_send([round; 4]).is_ok() {}
             let mut sum = 0;
@@ -186,7 +139,7 @@ fn the_poll_loop_with_timers_mailboxes_and_parking_allocates_nothing() {
     let mut poller = AdaptivePoller::new(5, 1_000).expect("poller");
     let stop = StopSignal::new(Vec::new());
     let mut stats = None;
-    let allocations = allocations_during(|| {
+    let allocations = allocations_in(|| {
         stats = Some(run_loop(&mut task, &mut poller, &mut clock, &stop).expect("loop"));
     });
     let stats = stats.expect("loop ran");
