@@ -22,10 +22,38 @@
 //! What this does not give: confidentiality or per-frame integrity against an active
 //! man-in-the-middle on the path (that needs TLS/IPsec or per-frame MACs, a later decision).
 
+use super::pool::{Buf, BufferPool, PoolError};
 use super::{PeerId, RejectReason};
+use crate::wire::{encode_payload, FrameKind, HeaderFields};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::fmt;
+
+/// One handshake frame (`kind`, `body`) from `from` to `to`, framed into a fresh buffer of `pool`;
+/// `Err` only when the pool is empty. Every transport checks at start that a slab holds the largest
+/// handshake frame, so encoding cannot fail here.
+pub(crate) fn control_frame(
+    pool: &BufferPool,
+    cluster_id: u64,
+    from: PeerId,
+    to: PeerId,
+    kind: FrameKind,
+    body: &[u8],
+) -> Result<Buf, PoolError> {
+    let mut buf = pool.take()?;
+    let fields = HeaderFields {
+        kind,
+        cluster_id,
+        from,
+        to,
+        term: 0,
+        correlation_id: 0,
+    };
+    let len = encode_payload(buf.slab_mut(), &fields, body)
+        .expect("slab_bytes was validated to hold handshake frames");
+    buf.set_len(len);
+    Ok(buf)
+}
 
 /// Bytes of a handshake nonce.
 pub const NONCE_LEN: usize = 32;

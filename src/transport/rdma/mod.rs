@@ -36,7 +36,7 @@ use super::{
     Buf, BufferPool, DownReason, Event, PeerId, PoolError, RejectReason, Remote, SendError,
     SendErrorKind, Transport, TransportError, TransportStats,
 };
-use crate::wire::{encode_payload, FrameKind, FrameRules, HeaderFields, HEADER_LEN};
+use crate::wire::{FrameKind, FrameRules, HEADER_LEN};
 use device::{DeviceChoice, DeviceError};
 use ffi::Wc;
 use ring::{RingAppend, RingError, RingGrant, RingMemory};
@@ -1030,7 +1030,8 @@ impl RdmaTransport {
     }
 
     fn send_control(&mut self, slot: usize, kind: FrameKind, to: PeerId, body: &[u8]) {
-        let Ok(mut buf) = self.pool.take() else {
+        let (cluster_id, from) = (self.cfg.cluster_id, self.cfg.node_id);
+        let Ok(buf) = handshake::control_frame(&self.pool, cluster_id, from, to, kind, body) else {
             self.close(
                 slot,
                 DownReason::Io {
@@ -1039,17 +1040,6 @@ impl RdmaTransport {
             );
             return;
         };
-        let fields = HeaderFields {
-            kind,
-            cluster_id: self.cfg.cluster_id,
-            from: self.cfg.node_id,
-            to,
-            term: 0,
-            correlation_id: 0,
-        };
-        let len = encode_payload(buf.slab_mut(), &fields, body)
-            .expect("handshake frames fit a slab (validated)");
-        buf.set_len(len);
         if let Err((_, errno)) = self.post_send(slot, buf, SendUse::Control) {
             self.close(slot, DownReason::Io { errno });
         }

@@ -41,7 +41,7 @@ use super::{
     Buf, BufferPool, DownReason, Event, PeerId, RejectReason, Remote, SendError, SendErrorKind,
 };
 use super::{Transport, TransportError, TransportStats};
-use crate::wire::{encode_payload, FrameKind, FrameRules, HeaderFields, HEADER_LEN};
+use crate::wire::{FrameKind, FrameRules, HEADER_LEN};
 use bufring::BufRing;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use reader::{FrameReader, ReadError, ReadFrame};
@@ -842,7 +842,8 @@ impl TcpUring {
     /// Sends a handshake frame on a connection that is not up yet (ahead of nothing: the consumer
     /// cannot queue before `PeerUp`).
     fn send_control(&mut self, slot: usize, kind: FrameKind, to: PeerId, body: &[u8]) {
-        let mut buf = match self.pool.take() {
+        let (cluster_id, from) = (self.cfg.cluster_id, self.cfg.node_id);
+        let buf = match handshake::control_frame(&self.pool, cluster_id, from, to, kind, body) {
             Ok(buf) => buf,
             Err(e) => {
                 tracing::warn!(slot, error = %e, "no buffer for a handshake frame; closing the connection");
@@ -855,17 +856,6 @@ impl TcpUring {
                 return;
             }
         };
-        let fields = HeaderFields {
-            kind,
-            cluster_id: self.cfg.cluster_id,
-            from: self.cfg.node_id,
-            to,
-            term: 0,
-            correlation_id: 0,
-        };
-        let len = encode_payload(buf.slab_mut(), &fields, body)
-            .expect("slab_bytes was validated to hold handshake frames");
-        buf.set_len(len);
         let conn = &mut self.conns[slot];
         if conn.sendq.len() >= conn.sendq.capacity() {
             self.close(
