@@ -19,7 +19,11 @@ trap cleanup EXIT
 
 printf 'smoke-test-only-secret-0123456789abcdef\n' > "$work/secret"
 chmod 600 "$work/secret"
-base=$((20000 + RANDOM % 20000))
+# Ports below the kernel's ephemeral range: earlier stages leave thousands of client sockets on
+# ephemeral ports, and a listener placed among them can find its port taken (CI saw all three admin
+# binds fail that way).
+ephemeral_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
+base=$((20000 + RANDOM % (ephemeral_lo - 20000 - 30)))
 sets=()
 endpoints=()
 for i in 0 1 2; do
