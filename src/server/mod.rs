@@ -308,6 +308,17 @@ fn peer_transport(cfg: &ServerConfig) -> Result<PeerTransport, String> {
         let t = open(c, &opts).map_err(|e| format!("peer transport (dpdk): {e}"))?;
         return Ok(PeerTransport::Dpdk(t));
     }
+    #[cfg(feature = "rdma")]
+    if c.transport == crate::config::TransportKind::Rdma {
+        return peer_transport::open_rdma(cfg);
+    }
+    if c.transport != crate::config::TransportKind::TcpUring {
+        return Err(format!(
+            "transport = \"{}\" is not in this build (cargo feature {:?})",
+            c.transport,
+            c.transport.cargo_feature()
+        ));
+    }
     let secret =
         ClusterSecret::new(c.secret.as_bytes()).map_err(|e| format!("cluster secret: {e}"))?;
     let mut t = TcpUringConfig::new(c.node_id, c.cluster_id, secret);
@@ -334,14 +345,6 @@ fn peer_transport(cfg: &ServerConfig) -> Result<PeerTransport, String> {
 /// Starts a node from its validated configuration: recovers storage, binds the peer, client and
 /// admin ports, and runs the loop on its own thread. Returns once every port is bound.
 pub fn start(config: Config) -> Result<RunningServer, StartError> {
-    if config.transport == crate::config::TransportKind::Rdma {
-        return Err(StartError::Setup(format!(
-            "transport = \"{}\" is not served by this release's node (the {} transport exists \
-             only as a transport module); set transport = \"tcp_uring\" (e.g. --set \
-             transport=tcp_uring)",
-            config.transport, config.transport
-        )));
-    }
     if config.runtime.shards > 1 {
         tracing::warn!(
             shards = config.runtime.shards,
