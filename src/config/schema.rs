@@ -281,11 +281,38 @@ pub(crate) struct RawQuorum {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRdma {
-    pub device: String,
+    /// Absent: the device whose IPv4-mapped GID carries this member's `peer_addr`.
     #[serde(default)]
-    pub gid_index: u64,
+    pub device: Option<String>,
+    /// Absent: the first IPv4-mapped RoCE v2 GID of the device.
+    #[serde(default)]
+    pub gid_index: Option<u64>,
     #[serde(default = "default_ib_port")]
     pub port: u64,
+    #[serde(default = "default_rdma_send_depth")]
+    pub send_depth: u64,
+    #[serde(default = "default_rdma_recv_depth")]
+    pub recv_depth: u64,
+}
+
+impl Default for RawRdma {
+    fn default() -> Self {
+        Self {
+            device: None,
+            gid_index: None,
+            port: default_ib_port(),
+            send_depth: default_rdma_send_depth(),
+            recv_depth: default_rdma_recv_depth(),
+        }
+    }
+}
+
+fn default_rdma_send_depth() -> u64 {
+    64
+}
+
+fn default_rdma_recv_depth() -> u64 {
+    32
 }
 
 fn default_ib_port() -> u64 {

@@ -96,12 +96,20 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// RDMA device selection, as perftest's `-d`, `-x` and `-i`.
+/// RDMA device selection, as perftest's `-d`, `-x` and `-i`, and the queue depths of every QP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rdma {
-    pub device: String,
-    pub gid_index: u8,
+    /// `None`: the device whose IPv4-mapped GID carries this member's `peer_addr` (rdma_cm binds
+    /// and dials from that address, so the member list is also the RDMA address list).
+    pub device: Option<String>,
+    /// `None`: the first IPv4-mapped RoCE v2 GID of the device.
+    pub gid_index: Option<u8>,
+    /// The HCA port; the transport uses port 1 (rdma_cm picks the port of the bound address).
     pub port: u8,
+    /// Sends (frames and ring writes) in flight per queue pair.
+    pub send_depth: u16,
+    /// Receives posted per queue pair; each holds one peer-frame slab of registered memory.
+    pub recv_depth: u16,
 }
 
 /// DPDK settings and the peer address table.
@@ -612,13 +620,11 @@ impl Checker<'_> {
         let missing = |section| Problem::TransportSectionMissing { transport, section };
         match transport {
             TransportKind::TcpUring => (None, None),
-            TransportKind::Rdma => match &raw.rdma {
-                Some(rdma) => (self.rdma(rdma), None),
-                None => {
-                    self.report("rdma", missing("rdma"));
-                    (None, None)
-                }
-            },
+            // Every [rdma] key has a default: without the section the device is found by address.
+            TransportKind::Rdma => (
+                self.rdma(raw.rdma.as_ref().unwrap_or(&RawRdma::default())),
+                None,
+            ),
             TransportKind::Dpdk => match &raw.dpdk {
                 Some(dpdk) => (None, members.and_then(|m| self.dpdk(dpdk, m))),
                 None => {
@@ -631,34 +637,56 @@ impl Checker<'_> {
 
     fn rdma(&mut self, raw: &RawRdma) -> Option<Rdma> {
         let before = self.errors.len();
-        if raw.device.trim().is_empty() {
+        if raw.device.as_ref().is_some_and(|d| d.trim().is_empty()) {
             self.report(
                 "rdma.device",
                 Problem::BadValue(
                     "device is empty; name the RDMA device as `ibv_devices` lists it, e.g. \
-                     \"mlx5_0\" or \"rxe0\""
+                     \"mlx5_0\" or \"rxe0\", or leave the key out to use the device whose GID \
+                     carries this member's peer_addr"
                         .to_owned(),
                 ),
             );
         }
-        self.range(
-            "rdma.gid_index",
-            raw.gid_index,
-            0,
-            255,
-            "an index into the port's GID table (`show_gids`)",
-        );
+        if let Some(gid_index) = raw.gid_index {
+            self.range(
+                "rdma.gid_index",
+                gid_index,
+                0,
+                255,
+                "an index into the port's GID table (`show_gids`)",
+            );
+        }
         self.range(
             "rdma.port",
             raw.port,
             1,
-            255,
-            "HCA ports are numbered from 1",
+            1,
+            "the RDMA transport uses HCA port 1 (rdma_cm picks the port that carries the GID's \
+             address); move the address to port 1's netdev",
+        );
+        self.range(
+            "rdma.send_depth",
+            raw.send_depth,
+            1,
+            4096,
+            "sends in flight per queue pair",
+        );
+        self.range(
+            "rdma.recv_depth",
+            raw.recv_depth,
+            4,
+            4096,
+            "receives posted per queue pair, one registered peer-frame slab each",
         );
         (self.errors.len() == before).then(|| Rdma {
             device: raw.device.clone(),
-            gid_index: u8::try_from(raw.gid_index).expect("range-checked above"),
+            gid_index: raw
+                .gid_index
+                .map(|g| u8::try_from(g).expect("range-checked above")),
             port: u8::try_from(raw.port).expect("range-checked above"),
+            send_depth: u16::try_from(raw.send_depth).expect("range-checked above"),
+            recv_depth: u16::try_from(raw.recv_depth).expect("range-checked above"),
         })
     }
 
