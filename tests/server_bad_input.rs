@@ -60,14 +60,13 @@ fn oversize_values_and_keys_get_too_large_with_both_numbers() {
     let cluster = Cluster::start(1, "fsync");
     let leader = cluster.wait_leader(ELECTION);
     let mut c = Client::connect(cluster.client_addr(leader)).unwrap();
-    // Over the peer-frame limit of one log entry, under max_value_bytes.
-    match c.put("big", &vec![7u8; 40_000]).unwrap() {
+    // One byte over max_value_bytes (65,536 in these nodes' configuration).
+    match c.put("big", &vec![7u8; 65_537]).unwrap() {
         Err(ServerError::TooLarge {
             len_bytes,
             max_bytes,
         }) => {
-            assert!(len_bytes > max_bytes, "{len_bytes} > {max_bytes}");
-            assert!(len_bytes >= 40_000);
+            assert_eq!((len_bytes, max_bytes), (65_537, 65_536));
         }
         other => panic!("expected TooLarge, got {other:?}"),
     }
@@ -83,11 +82,11 @@ fn oversize_values_and_keys_get_too_large_with_both_numbers() {
         }) => {}
         other => panic!("expected TooLarge 5000 > 4096, got {other:?}"),
     }
-    // The largest value that fits still commits, and the connection keeps working.
+    // The largest value still commits, and the connection keeps working.
     let resp = c
-        .put("fits", &vec![1u8; 20_000])
+        .put("fits", &vec![1u8; 65_536])
         .unwrap()
-        .expect("20 kB fits");
+        .expect("64 KiB fits");
     assert!(resp.result.is_ok());
     healthy(&mut c);
 }

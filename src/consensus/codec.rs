@@ -265,7 +265,7 @@ pub fn encode(
                 w.u8(kind_to_byte(entry.kind));
                 w.u32(
                     u32::try_from(entry.payload.len())
-                        .expect("entry payloads are bounded by max_batch_bytes"),
+                        .expect("entry payloads are bounded by max_entry_bytes"),
                 );
                 w.put(&entry.payload);
             }

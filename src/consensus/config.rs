@@ -24,8 +24,11 @@ pub struct NodeConfig {
     pub max_inflight_appends: usize,
     /// Most entries one AppendEntries carries.
     pub max_batch_entries: usize,
-    /// Most payload bytes one AppendEntries carries (one entry larger than this is refused at propose).
+    /// Most payload bytes one AppendEntries carries when it carries more than one entry; a single
+    /// entry larger than this travels alone.
     pub max_batch_bytes: usize,
+    /// Largest payload of one entry; a larger proposal is refused.
+    pub max_entry_bytes: usize,
     /// Proposals accepted but not yet committed; beyond this `propose` answers `Busy`.
     pub max_uncommitted_entries: usize,
     /// Entries held in memory; the host compacts after snapshots. A full log refuses proposals and
@@ -58,6 +61,7 @@ impl NodeConfig {
             max_inflight_appends: 8,
             max_batch_entries: 1024,
             max_batch_bytes: 1 << 20,
+            max_entry_bytes: 1 << 20,
             max_uncommitted_entries: 65_536,
             max_log_entries: 1 << 20,
             max_pending_reads: 4096,
@@ -97,6 +101,7 @@ impl NodeConfig {
             ("max_inflight_appends", self.max_inflight_appends),
             ("max_batch_entries", self.max_batch_entries),
             ("max_batch_bytes", self.max_batch_bytes),
+            ("max_entry_bytes", self.max_entry_bytes),
             ("max_uncommitted_entries", self.max_uncommitted_entries),
             ("max_log_entries", self.max_log_entries),
             ("max_pending_reads", self.max_pending_reads),

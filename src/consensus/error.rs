@@ -23,7 +23,7 @@ pub enum ProposeError {
         "the in-memory log holds {len} entries (limit {limit}); the host must snapshot and compact"
     )]
     LogFull { len: usize, limit: usize },
-    #[error("entry of {len_bytes} bytes exceeds max_batch_bytes {max_bytes}; split it")]
+    #[error("entry of {len_bytes} bytes exceeds max_entry_bytes {max_bytes}; split it")]
     TooLarge { len_bytes: usize, max_bytes: usize },
     #[error("empty batch: propose at least one entry")]
     Empty,

@@ -487,10 +487,10 @@ impl Node {
         }
         self.check_can_propose(count)?;
         for p in payloads.clone() {
-            if p.len() > self.cfg.max_batch_bytes {
+            if p.len() > self.cfg.max_entry_bytes {
                 return Err(ProposeError::TooLarge {
                     len_bytes: p.len(),
-                    max_bytes: self.cfg.max_batch_bytes,
+                    max_bytes: self.cfg.max_entry_bytes,
                 });
             }
         }

@@ -136,7 +136,7 @@ pub fn status_json(s: &StatusSnapshot) -> serde_json::Value {
 fn render_counters(s: &StatusSnapshot, out: &mut String) {
     let c = &s.client_stats;
     let k = &s.counters;
-    let counters: [(&str, &str, u64); 16] = [
+    let counters: [(&str, &str, u64); 17] = [
         (
             "aurora_clients_accepted_total",
             "Client connections accepted.",
@@ -169,8 +169,13 @@ fn render_counters(s: &StatusSnapshot, out: &mut String) {
         ),
         (
             "aurora_peer_bad_messages_total",
-            "Consensus messages that did not decode.",
+            "Consensus messages (or pieces of one) that did not decode or reassemble.",
             k.bad_peer_messages,
+        ),
+        (
+            "aurora_peer_frames_in_pieces_total",
+            "Consensus frames larger than one transport slab, sent in pieces.",
+            k.peer_frames_in_pieces,
         ),
         (
             "aurora_peer_sends_dropped_total",

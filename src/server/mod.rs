@@ -11,13 +11,16 @@
 //! clients, so a request reaches the log with no thread hop (on the 2-core machines this runs on,
 //! every hop is a wake-up). Client shards forwarding through mailboxes are not built yet.
 //!
-//! Peer frames must fit one transport slab ([`ServerConfig::peer_slab_bytes`]), so one request —
-//! key, value and encoding — may be at most [`ServerConfig::max_entry_bytes`]; a larger one gets
-//! `TooLarge` naming both numbers. Every `storage.snapshot_every_entries` applied entries a node
+//! One request — key, value and encoding — is one log entry of at most
+//! [`ServerConfig::max_entry_bytes`] (from `limits.max_key_bytes` + `limits.max_value_bytes`); a
+//! larger one gets `TooLarge` naming both numbers. Peer frames are cut to transport slabs
+//! ([`ServerConfig::peer_slab_bytes`]): AppendEntries batches fit one slab, and a frame carrying a
+//! larger entry travels in pieces ([`fragments`]). Every `storage.snapshot_every_entries` applied entries a node
 //! snapshots its store and compacts its log and WAL ([`snapshotter`]).
 
 pub mod admin;
 pub mod clients;
+mod fragments;
 mod node;
 mod peer_transport;
 pub mod protocol;
@@ -54,6 +57,8 @@ pub struct Counters {
     /// Answers for connections that had closed.
     pub answers_dropped: u64,
     pub bad_peer_messages: u64,
+    /// Consensus frames larger than a slab, sent in pieces.
+    pub peer_frames_in_pieces: u64,
     /// Vote requests ignored while recovering (memory mode).
     pub votes_withheld: u64,
     /// InstallSnapshot messages not sent (no snapshot bytes held for them) or chunks dropped
@@ -87,6 +92,10 @@ const APPEND_HEADER_BYTES: usize = 6 * 8 + 4;
 /// Average memory one log entry is assumed to take, for `limits.max_log_bytes_in_memory`.
 const LOG_ENTRY_COST_BYTES: u64 = 256;
 const ENTRY_HEADER_BYTES: usize = 8 + 1 + 4;
+/// WAL segment and record headers around one entry, with room to spare.
+const WAL_RECORD_SLACK_BYTES: usize = 1024;
+/// A store request's own encoding around its key and value (op code, lengths, lease, session).
+const REQUEST_ENCODING_BYTES: u64 = 1024;
 
 /// The validated configuration plus what the server derives from it once.
 #[derive(Debug, Clone)]
@@ -96,6 +105,10 @@ pub struct ServerConfig {
     pub peer_slab_bytes: usize,
     /// The largest store request (one log entry) the node accepts.
     pub max_entry_bytes: usize,
+    /// Entry bytes one AppendEntries carries when it carries several: the batch fits one slab.
+    pub max_batch_bytes: usize,
+    /// The largest peer frame (an AppendEntries of one largest entry); larger ones are refused.
+    pub max_peer_frame_bytes: usize,
     /// Requests one connection may have outstanding.
     pub client_queue_depth: u64,
     /// Bound on pending writes and reads across connections.
@@ -111,13 +124,26 @@ impl ServerConfig {
             .checked_next_power_of_two()
             .unwrap_or(PEER_SLAB_BYTES_MAX)
             .clamp(PEER_SLAB_BYTES_MIN, PEER_SLAB_BYTES_MAX);
-        let max_entry_bytes = peer_slab_bytes
+        let max_batch_bytes = peer_slab_bytes
             - HEADER_LEN
             - APPEND_HEADER_BYTES
             - ENTRY_HEADER_BYTES * MAX_BATCH_ENTRIES;
+        let max_entry_bytes = usize::try_from(
+            config
+                .limits
+                .max_key_bytes
+                .saturating_add(config.limits.max_value_bytes)
+                .saturating_add(REQUEST_ENCODING_BYTES),
+        )
+        .unwrap_or(usize::MAX)
+        .max(max_batch_bytes);
+        let max_peer_frame_bytes =
+            HEADER_LEN + APPEND_HEADER_BYTES + ENTRY_HEADER_BYTES + max_entry_bytes;
         Self {
             peer_slab_bytes,
             max_entry_bytes,
+            max_batch_bytes,
+            max_peer_frame_bytes,
             client_queue_depth: config.limits.client_queue_depth.max(1),
             max_pending_requests: 65_536,
             heartbeat_interval_ns: config.timing.heartbeat_interval_ms * 1_000_000,
@@ -245,7 +271,8 @@ fn node_config(cfg: &ServerConfig, membership: Membership) -> NodeConfig {
     n.max_batch_entries = usize::try_from(c.limits.max_batch_entries)
         .unwrap_or(MAX_BATCH_ENTRIES)
         .clamp(1, MAX_BATCH_ENTRIES);
-    n.max_batch_bytes = cfg.max_entry_bytes;
+    n.max_batch_bytes = cfg.max_batch_bytes;
+    n.max_entry_bytes = cfg.max_entry_bytes;
     // The log stays in memory back to the newest snapshot (one every `snapshot_every_entries`),
     // bounded by the configured bytes at the assumed average entry cost (payload plus the log's
     // per-entry bookkeeping).
@@ -401,7 +428,13 @@ fn build_loop(
     stop: Arc<AtomicBool>,
 ) -> Result<Built, StartError> {
     let c = &cfg.config;
-    let options = StorageOptions::from_config(c.durability, &c.storage);
+    let mut options = StorageOptions::from_config(c.durability, &c.storage);
+    // One record always holds the largest entry (config validation keeps the segment larger).
+    let one_entry_bytes = cfg.max_entry_bytes + WAL_RECORD_SLACK_BYTES;
+    if options.wal.buffer_bytes < one_entry_bytes {
+        options.wal.buffer_bytes =
+            one_entry_bytes.min(usize::try_from(c.storage.wal_segment_bytes).unwrap_or(usize::MAX));
+    }
     let recovered = recover(&c.data_dir, &options).map_err(|source| StartError::Storage {
         dir: c.data_dir.display().to_string(),
         source,

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::clients::{ClientTable, ConnRef};
+use super::fragments::{self, Reassembly};
 use super::protocol::{
     decode_request, frame_response_into, CancelReason, Consistency, NodeRole, NodeStatus,
     RequestOpView, ResponseRef, ServerError,
@@ -27,7 +28,8 @@ use super::status::{PeerStatus, Shared, StatusSnapshot};
 use super::{Counters, ServerConfig};
 use crate::config::Durability;
 use crate::consensus::{
-    self, codec, EntryKind, InMessage, Node, PersistId, ProposeError, ReadError, ReadMode, Role,
+    self, codec, Entry, EntryKind, InMessage, Node, PersistId, ProposeError, ReadError, ReadMode,
+    Role,
 };
 use crate::metrics::{CoreMetrics, HistogramId, ShardMetrics};
 use crate::runtime::{Clock, MonotonicClock};
@@ -42,7 +44,7 @@ use crate::transport::{Event as NetEvent, Remote, Transport};
 use super::peer_transport::PeerTransport;
 use super::snapshot_transfer::{Receiver, Shipments, CHUNKS_PER_ITERATION, CHUNK_HEADER_BYTES};
 use super::snapshotter::{HeldSnapshot, Snapshotter};
-use crate::wire::{FrameBuilder, FrameHeader, FrameKind, HeaderFields};
+use crate::wire::{FrameBuilder, FrameHeader, FrameKind, FrameRules, HeaderFields, HEADER_LEN};
 
 /// How often deadlines, lease expiry and the shared status are swept.
 const SWEEP_INTERVAL_NS: u64 = 1_000_000;
@@ -57,6 +59,30 @@ fn entry_kind_byte(kind: EntryKind) -> u8 {
         EntryKind::Noop => 1,
         EntryKind::Config => 2,
     }
+}
+
+/// WAL record and entries headers, budgeted once per record.
+const WAL_RECORD_HEAD_BYTES: usize = 64;
+/// WAL bytes per entry besides its payload (term, kind, length).
+const WAL_ENTRY_HEAD_BYTES: usize = 8 + 1 + 4;
+
+/// How many of `entries` form the next WAL record of at most `budget_bytes` (always at least one:
+/// the write buffer is sized for the largest entry); `None` when there are none left.
+fn record_group<'a>(
+    entries: impl Iterator<Item = &'a Entry>,
+    budget_bytes: usize,
+) -> Option<usize> {
+    let mut count = 0;
+    let mut bytes = 0;
+    for e in entries {
+        let cost = WAL_ENTRY_HEAD_BYTES + e.payload.len();
+        if count > 0 && bytes + cost > budget_bytes {
+            break;
+        }
+        bytes += cost;
+        count += 1;
+    }
+    (count > 0).then_some(count)
 }
 
 pub(super) fn entry_kind_from_byte(byte: u8) -> Option<EntryKind> {
@@ -339,6 +365,10 @@ pub(super) struct NodeLoop {
     /// A received snapshot, restored, that the core is installing: swapped in at its persist.
     installing: Option<(HeldSnapshot, Store)>,
     chunk_scratch: Vec<u8>,
+    /// A consensus frame too large for one slab is encoded here, then sent in pieces.
+    frame_scratch: Vec<u8>,
+    /// Pieces of such frames from each peer.
+    reassembly: Reassembly,
     transport: PeerTransport,
     desk: Desk,
     net_events: Vec<NetEvent>,
@@ -391,6 +421,16 @@ impl NodeLoop {
             .map(|m| (m.id, false))
             .collect();
         let append_sent = peer_up.iter().map(|&(id, _)| (id, 0, 0)).collect();
+        let max_payload = u32::try_from(p.cfg.max_peer_frame_bytes - HEADER_LEN)
+            .expect("config validation bounds frames far below 4 GiB");
+        let rules = FrameRules::new(p.cfg.config.cluster_id, max_payload)
+            .expect("peer frames are below the wire's payload ceiling")
+            .with_local_node(me);
+        let reassembly = Reassembly::new(
+            peer_up.iter().map(|&(id, _)| id),
+            p.cfg.max_peer_frame_bytes,
+            rules,
+        );
         let max_pending = p.cfg.max_pending_requests;
         let mut lease_deadlines = HashMap::new();
         for lease in p.store.leases() {
@@ -406,6 +446,8 @@ impl NodeLoop {
             receiver: Receiver::default(),
             installing: None,
             chunk_scratch: Vec::new(),
+            frame_scratch: vec![0; p.cfg.max_peer_frame_bytes],
+            reassembly,
             transport: p.transport,
             desk: Desk {
                 cfg: Arc::clone(&p.cfg),
@@ -536,7 +578,7 @@ impl NodeLoop {
                 NetEvent::Received {
                     from: Remote::Peer(from),
                     buf,
-                } => self.on_peer_frame(from, buf.as_slice(), now_ns),
+                } => self.on_peer_frame_or_piece(from, buf.as_slice(), now_ns),
                 NetEvent::PeerUp {
                     remote: Remote::Peer(id),
                 } => {
@@ -553,6 +595,7 @@ impl NodeLoop {
                     tracing::info!(peer = id, %reason, "peer down");
                     self.set_peer_up(id, false);
                     self.shipments.peer_down(id);
+                    self.reassembly.reset(id);
                 }
                 _ => {}
             }
@@ -564,6 +607,28 @@ impl NodeLoop {
     fn set_peer_up(&mut self, id: u64, up: bool) {
         if let Some(p) = self.peer_up.iter_mut().find(|(p, _)| *p == id) {
             p.1 = up;
+        }
+    }
+
+    /// A frame, or a piece of one too large for a slab: whole frames go on to
+    /// [`NodeLoop::on_peer_frame`].
+    fn on_peer_frame_or_piece(&mut self, from: u64, frame: &[u8], now_ns: u64) {
+        let is_piece = FrameHeader::read_from(frame)
+            .is_some_and(|h| FrameKind::from_byte(h.kind) == Some(FrameKind::Fragment));
+        if !is_piece {
+            return self.on_peer_frame(from, frame, now_ns);
+        }
+        match self.reassembly.add(from, &frame[HEADER_LEN..]) {
+            Ok(false) => {}
+            Ok(true) => {
+                let whole = self.reassembly.take(from);
+                self.on_peer_frame(from, &whole, now_ns);
+                self.reassembly.restore(from, whole);
+            }
+            Err(e) => {
+                self.desk.counters.bad_peer_messages += 1;
+                tracing::warn!(peer = from, error = %e, "dropped a fragmented peer frame");
+            }
         }
     }
 
@@ -1142,6 +1207,35 @@ impl NodeLoop {
             };
             let len = match codec::encode(msg, ready.log(), &[], builder.payload_mut()) {
                 Ok((_, len)) => len,
+                Err(codec::EncodeError::BufferTooSmall { .. }) => {
+                    // One entry larger than a slab: the frame goes in pieces.
+                    drop(buf);
+                    let scratch = &mut self.frame_scratch;
+                    let sent = FrameBuilder::new(scratch, &fields)
+                        .map_err(|e| e.to_string())
+                        .and_then(|mut b| {
+                            let (_, len) = codec::encode(msg, ready.log(), &[], b.payload_mut())
+                                .map_err(|e| e.to_string())?;
+                            b.finish(len).map_err(|e| e.to_string())
+                        })
+                        .and_then(|frame_len| {
+                            fragments::send_in_pieces(
+                                &mut self.transport,
+                                env.to,
+                                &fields,
+                                &scratch[..frame_len],
+                            )
+                            .map_err(|e| e.to_string())
+                        });
+                    match sent {
+                        Ok(_) => self.desk.counters.peer_frames_in_pieces += 1,
+                        Err(e) => {
+                            self.desk.counters.peer_sends_dropped += 1;
+                            tracing::debug!(peer = env.to, error = %e, "large consensus frame not sent");
+                        }
+                    }
+                    continue;
+                }
                 Err(e) => {
                     self.desk.counters.peer_sends_dropped += 1;
                     tracing::warn!(peer = env.to, error = %e, "consensus message not sent");
@@ -1208,22 +1302,35 @@ impl NodeLoop {
                 tracing::info!(index = meta.index, "installed the leader's snapshot");
             }
             if !p.entries.is_empty() {
-                let entries = || {
-                    ready.persist_entries().map(|e| EntryRef {
-                        term: e.term,
-                        kind: entry_kind_byte(e.kind),
-                        data: &e.payload,
-                    })
-                };
-                if let Err(e) = self.wal.append_entries(p.entries.first, entries()) {
-                    // The write buffer is full: let the batch in flight land, then retry once.
-                    self.wal
-                        .flush(true, now_ns)
-                        .and_then(|_| self.wal.wait_idle())
-                        .map_err(|e2| format!("WAL append failed: {e}; then {e2}"))?;
-                    self.wal
-                        .append_entries(p.entries.first, entries())
-                        .map_err(|e| format!("WAL append failed: {e}"))?;
+                // Records of at most a write buffer each (large entries make several).
+                let budget_bytes = self.wal.max_record_bytes() - WAL_RECORD_HEAD_BYTES;
+                let mut done = 0;
+                while let Some(count) =
+                    record_group(ready.persist_entries().skip(done), budget_bytes)
+                {
+                    let first = p.entries.first + done as u64;
+                    let entries = || {
+                        ready
+                            .persist_entries()
+                            .skip(done)
+                            .take(count)
+                            .map(|e| EntryRef {
+                                term: e.term,
+                                kind: entry_kind_byte(e.kind),
+                                data: &e.payload,
+                            })
+                    };
+                    if let Err(e) = self.wal.append_entries(first, entries()) {
+                        // The write buffer is full: let the batch in flight land, then retry once.
+                        self.wal
+                            .flush(true, now_ns)
+                            .and_then(|_| self.wal.wait_idle())
+                            .map_err(|e2| format!("WAL append failed: {e}; then {e2}"))?;
+                        self.wal
+                            .append_entries(first, entries())
+                            .map_err(|e| format!("WAL append failed: {e}"))?;
+                    }
+                    done += count;
                 }
             } else {
                 debug_assert!(
@@ -1485,3 +1592,36 @@ fn mark_snapshot(
 
 /// How often the shared status (for `/status`) is refreshed.
 const STATUS_INTERVAL_NS: u64 = 10_000_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(sizes: &[usize]) -> Vec<Entry> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| Entry {
+                term: 1,
+                index: i as u64 + 1,
+                kind: EntryKind::Normal,
+                payload: vec![0; len],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn wal_records_group_entries_up_to_the_budget() {
+        let cost = |len: usize| WAL_ENTRY_HEAD_BYTES + len;
+        let es = entries(&[100, 100, 1000, 100]);
+        // Everything fits one record.
+        assert_eq!(record_group(es.iter(), 10_000), Some(4));
+        // The budget ends the record before the entry that would overflow it.
+        assert_eq!(record_group(es.iter(), cost(100) * 2 + 10), Some(2));
+        assert_eq!(record_group(es.iter().skip(2), cost(1000)), Some(1));
+        // An entry larger than the budget still forms a record of its own (the WAL buffer is
+        // sized for the largest entry), and nothing left means no record.
+        assert_eq!(record_group(es.iter().skip(2), 10), Some(1));
+        assert_eq!(record_group(es.iter().skip(4), 10_000), None);
+    }
+}

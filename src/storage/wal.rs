@@ -474,6 +474,11 @@ impl Wal {
         self.stats
     }
 
+    /// The largest record one `append_entries` can form: the write buffer less a segment header.
+    pub fn max_record_bytes(&self) -> usize {
+        self.batches[self.active].bytes.len() - record::SEGMENT_HEADER_LEN
+    }
+
     /// Bytes free in the write buffer for records.
     pub fn buffer_free_bytes(&self) -> usize {
         let batch = &self.batches[self.active];

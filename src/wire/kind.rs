@@ -8,6 +8,7 @@
 //! | `0x00`      | never valid (zeroed memory is not a frame)                               |
 //! | `0x01–0x04` | peer handshake: hello, challenge, response, accept (the transport's HMAC)|
 //! | `0x08–0x09` | ping, pong (transport liveness and benchmarks)                           |
+//! | `0x10`      | fragment: one piece of a peer frame larger than a transport slab         |
 //! | `0x20–0x3F` | consensus: one byte per consensus message, numbered by the consensus codec|
 //! | `0x40–0x41` | client request, client response                                          |
 //!
@@ -57,6 +58,9 @@ pub enum FrameKind {
     Ping,
     /// Answer to [`FrameKind::Ping`], echoing its correlation id and payload.
     Pong,
+    /// One piece of a peer frame too large for one transport slab; the receiver reassembles the
+    /// pieces of one peer in order (transports deliver a peer's frames in order).
+    Fragment,
     /// A consensus message; its body is encoded by the consensus codec.
     Consensus(ConsensusKind),
     /// A client's request to a server node.
@@ -75,6 +79,7 @@ impl FrameKind {
             FrameKind::Accept => 0x04,
             FrameKind::Ping => 0x08,
             FrameKind::Pong => 0x09,
+            FrameKind::Fragment => 0x10,
             FrameKind::Consensus(c) => CONSENSUS_FIRST + c.0,
             FrameKind::ClientRequest => 0x40,
             FrameKind::ClientResponse => 0x41,
@@ -90,6 +95,7 @@ impl FrameKind {
             0x04 => FrameKind::Accept,
             0x08 => FrameKind::Ping,
             0x09 => FrameKind::Pong,
+            0x10 => FrameKind::Fragment,
             CONSENSUS_FIRST..=0x3F => FrameKind::Consensus(ConsensusKind(byte - CONSENSUS_FIRST)),
             0x40 => FrameKind::ClientRequest,
             0x41 => FrameKind::ClientResponse,
@@ -120,8 +126,8 @@ mod tests {
                 known += 1;
             }
         }
-        // 4 handshake + 2 ping/pong + 32 consensus + 2 client.
-        assert_eq!(known, 40);
+        // 4 handshake + 2 ping/pong + 1 fragment + 32 consensus + 2 client.
+        assert_eq!(known, 41);
         assert_eq!(FrameKind::from_byte(0), None);
     }
 
