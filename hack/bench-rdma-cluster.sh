@@ -5,9 +5,13 @@
 # at 192.0.2.i (rxe(i-1)'s GID; the veth/bridge of hack/rdma/guest-init.sh), clients on loopback
 # TCP. Rounds alternate rdma and tcp_uring clusters, each measured with `aurora bench` (1 client,
 # 1 put in flight, 64 B values); prints every round, the medians of the commit p50s and the
-# median of the per-round ratios rdma/tcp_uring. Also prints how many packets left the three
-# veths in each phase: RoCE leaves by the device's veth; tcp_uring's sockets do not bind a source
-# address, so the guest's routing may deliver them over loopback (see the printed counts).
+# median of the per-round ratios rdma/tcp_uring.
+#
+# Both fabrics cross the same wires: RoCE leaves by the rxe device's veth (its UDP socket binds the
+# GID's address). tcp_uring's dialing sockets bind no source address, and with all three hosts in
+# one namespace the kernel would deliver them over loopback; so node i runs as uid 1000+i and a
+# uidrange rule sends its 192.0.2.0/24 traffic through host i's routing table (out of veth i, from
+# 192.0.2.i). Each phase prints the packets that left the three veths, which shows it.
 #
 # Usage: hack/bench-rdma-cluster.sh [ROUNDS=3] [SECONDS=5] [DURABILITY=memory]
 # Cost: a release build with --features rdma, then one VM boot and ROUNDS × 2 × (start + 2 s
@@ -28,8 +32,15 @@ set -u
 unset \${!AURORA_RDMA_@}
 bin=$bin
 work=\$(mktemp -d)
-printf 'bench-only-secret-0123456789abcdef0123\n' >"\$work/secret"
-chmod 600 "\$work/secret"
+chmod 755 "\$work"
+for id in 1 2 3; do
+    uid=\$((1000 + id))
+    printf 'bench-only-secret-0123456789abcdef0123\n' >"\$work/secret-\$id"
+    chown \$uid:\$uid "\$work/secret-\$id"
+    chmod 600 "\$work/secret-\$id"
+    ip rule add pref \$((90 + id)) uidrange \$uid-\$uid to 192.0.2.0/24 lookup \$((99 + id)) \
+        || { echo "bench-rdma-cluster: uidrange rule for node \$id failed" >&2; exit 1; }
+done
 export AURORA_CLUSTER_ID=0x0A170003 AURORA_ENDPOINTS=127.0.0.1:7102,127.0.0.1:7112,127.0.0.1:7122
 sets=()
 for i in 0 1 2; do
@@ -47,8 +58,9 @@ veth_packets() { cat /sys/class/net/veth{0,1,2}/statistics/tx_packets | awk '{s 
 start_cluster() { # transport round
     pids=()
     for id in 1 2 3; do
-        AURORA_NODE_ID=\$id AURORA_DATA_DIR="\$work/\$1-\$2-n\$id" AURORA_SECRET_FILE="\$work/secret" \
-            "\$bin" serve --config config/cluster-3.toml --set transport=\$1 "\${sets[@]}" \
+        mkdir -p "\$work/\$1-\$2-n\$id" && chown \$((1000 + id)) "\$work/\$1-\$2-n\$id"
+        AURORA_NODE_ID=\$id AURORA_DATA_DIR="\$work/\$1-\$2-n\$id" AURORA_SECRET_FILE="\$work/secret-\$id" \
+            setpriv --reuid=\$((1000 + id)) --regid=\$((1000 + id)) --clear-groups "\$bin" serve --config config/cluster-3.toml --set transport=\$1 "\${sets[@]}" \
             2>"\$work/\$1-\$2-n\$id.log" &
         pids+=(\$!)
     done
@@ -57,7 +69,7 @@ start_cluster() { # transport round
         sleep 0.2
     done
     echo "bench-rdma-cluster: the \$1 cluster did not commit a write in 60 s" >&2
-    tail -5 "\$work/\$1-\$2"-n*.log >&2
+    for f in "\$work/\$1-\$2"-n*.log; do echo "== \$f" && tail -n 8 "\$f"; done >&2
     exit 1
 }
 stop_cluster() {
@@ -70,8 +82,14 @@ measure() { # transport round -> "p50_us veth_packets"
     local json=\$("\$bin" bench --duration $seconds --json | tail -1)
     local after=\$(veth_packets)
     stop_cluster
+    # The guest's /tmp is a tmpfs in 2 GiB of RAM: each node preallocates a WAL segment.
+    rm -rf "\$work/\$1-\$2"-n?
     local p50=\$(echo "\$json" | sed -n 's/.*"commit":{"p50_ns":\([0-9]*\).*/\1/p')
-    [[ -n \$p50 ]] || { echo "bench-rdma-cluster: no commit p50 in: \$json" >&2; exit 1; }
+    if [[ -z \$p50 ]]; then
+        echo "bench-rdma-cluster: no commit p50 from the \$1 cluster in: \$json" >&2
+        for f in "\$work/\$1-\$2"-n*.log; do echo "== \$f" && tail -n 8 "\$f"; done >&2
+        exit 1
+    fi
     echo "\$(awk "BEGIN {printf \\"%.1f\\", \$p50 / 1000}") \$((after - before))"
 }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=\$1} END {print a[int((NR+1)/2)]}'; }

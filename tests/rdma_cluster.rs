@@ -1,7 +1,8 @@
 //! Three `aurora serve` processes whose peers talk over RDMA (RC queue pairs on rxe0..rxe2 of the
 //! SoftRoCE VM; clients on the TCP client port): a writer commits through the client while the
 //! leader is killed with SIGKILL; a new leader is elected over RDMA, every acknowledged write is
-//! readable, and the killed node restarts, reconnects its queue pairs and catches up.
+//! readable (and a 200 KiB value, replicated as fragments), and the killed node restarts,
+//! reconnects its queue pairs and catches up.
 //! Runs inside the VM only (hack/rdma-test.sh); needs the guest's three rxe devices.
 //! In the guest /tmp is a tmpfs: fsync mode runs the whole WAL path, but fsync on tmpfs is not
 //! a disk flush.
@@ -22,6 +23,8 @@ use local_cluster::LocalCluster;
 /// Longest a test waits for an election, connections or a catch-up: the guest is emulated (TCG),
 /// so everything is 10–50× slower than on hardware.
 const WAIT: Duration = Duration::from_secs(60);
+/// A value of about six 32 KiB peer slabs.
+const LARGE_VALUE_BYTES: usize = 200 * 1024;
 /// rdma_cm port of node i is this plus i (the rdma_cm port space is not TCP's).
 const RDMA_PORT_BASE: u16 = 18_100;
 
@@ -116,6 +119,14 @@ fn leader_loss_over_rdma(durability: DurabilityArg) {
         wait_connected_over_rdma(&cluster, id, &others);
     }
     let old_leader = wait_for_leader(&mut cluster, None);
+    // A value several peer slabs long: its AppendEntries travels as Fragment pieces, one SEND each.
+    let large: Vec<u8> = (0..LARGE_VALUE_BYTES as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    cluster
+        .client()
+        .put(b"rdma/large", &large)
+        .unwrap_or_else(|e| cluster.fail(&format!("put of {LARGE_VALUE_BYTES} bytes: {e}")));
 
     // One writer commits sequentially through the client across the kill; what it was told is
     // committed is what must survive.
@@ -176,6 +187,12 @@ fn leader_loss_over_rdma(durability: DurabilityArg) {
             .unwrap_or_else(|| cluster.fail(&format!("acknowledged write {key} is lost")));
         assert_eq!(kv.value, format!("v{i}").as_bytes(), "{key}");
     }
+
+    let kv = client
+        .get(b"rdma/large")
+        .unwrap_or_else(|e| cluster.fail(&format!("read rdma/large: {e}")))
+        .unwrap_or_else(|| cluster.fail("the acknowledged large value is lost"));
+    assert!(kv.value == large, "the large value came back changed");
 
     // The killed node comes back, redials / is redialed over rdma_cm, and catches up: a stale
     // read on it alone sees the last acknowledged write.
