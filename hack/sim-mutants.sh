@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Shows the simulator catches each deliberately broken protocol variant (src/mutants.rs): for every
 # mutant, runs seeds from 0 until the first failure and prints seeds-to-detection and the failure,
-# then how many of the first RATE_SEEDS seeds fail (the detection rate).
+# then how many of the first RATE_SEEDS seeds fail (the detection rate). ring-keep-grant only shows in
+# the half of the seeds that send appends as one-sided ring writes (Scenario::one_sided).
 #
 #   hack/sim-mutants.sh [MAX_SEEDS] [RATE_SEEDS]      defaults 2000 and 200
 #
@@ -15,7 +16,8 @@ cargo build --quiet --profile sim --features mutants --bin aurora
 bin="${CARGO_TARGET_DIR:-target}/sim/aurora"
 
 survivors=0
-for mutant in weak-quorums double-vote commit-previous-term lease-without-quorum ack-before-persist; do
+for mutant in weak-quorums double-vote commit-previous-term lease-without-quorum ack-before-persist \
+    ring-keep-grant; do
     out="$("$bin" sim --mutant "$mutant" --seeds "$max_seeds" --start 0 --first-failure || true)"
     first="$(grep -m1 '^first failure: seed' <<<"$out" || true)"
     if [ -z "$first" ]; then

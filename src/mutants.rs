@@ -19,6 +19,9 @@ pub enum Mutant {
     LeaseWithoutQuorum,
     /// Acknowledge entries and votes before they are persisted.
     AckBeforePersist,
+    /// A follower keeps its ring grant when it moves to a higher term without a new holder, so a
+    /// deposed leader's one-sided writes still land.
+    RingKeepGrant,
 }
 
 thread_local! {

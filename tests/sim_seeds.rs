@@ -34,3 +34,41 @@ fn weak_quorums_are_caught() {
         "200 seeds missed a commit quorum one short"
     );
 }
+
+#[test]
+fn one_sided_seeds_write_through_rings_and_stay_green() {
+    use aurora::sim::Scenario;
+    let seeds: Vec<u64> = (100..120)
+        .filter(|&s| Scenario::from_seed(s).one_sided)
+        .take(2)
+        .collect();
+    assert_eq!(seeds.len(), 2, "half the seeds are one-sided");
+    for seed in seeds {
+        let o = run_seed(seed, false);
+        assert_eq!(o.failure, None, "seed {seed}");
+        let s = o.stats;
+        assert!(s.one_sided && s.ring_grants > 0, "seed {seed}: {s:?}");
+        assert!(s.ring_landed > 0, "seed {seed} landed no write: {s:?}");
+        assert!(s.ring_landed + s.ring_failed <= s.ring_writes, "{s:?}");
+    }
+    let two_sided = (100..120)
+        .find(|&s| !Scenario::from_seed(s).one_sided)
+        .expect("half the seeds are two-sided");
+    let s = run_seed(two_sided, false).stats;
+    assert_eq!(s.ring_writes, 0, "seed {two_sided}: {s:?}");
+    assert!(s.ring_grants > 0, "the permission rule runs in every seed");
+}
+
+#[cfg(feature = "mutants")]
+#[test]
+fn a_follower_that_keeps_its_grant_in_a_higher_term_is_caught() {
+    use aurora::mutants::{self, Mutant};
+    mutants::set(Some(Mutant::RingKeepGrant));
+    let failure = (0..100).find_map(|seed| run_seed(seed, false).failure);
+    mutants::set(None);
+    let failure = failure.expect("100 seeds missed a deposed leader's landed write");
+    assert!(
+        failure.starts_with("ring permission: deposed leader"),
+        "caught by the ring invariant, not by something else: {failure}"
+    );
+}

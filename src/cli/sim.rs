@@ -23,7 +23,8 @@ pub struct SimArgs {
     #[arg(long)]
     pub trace: bool,
     /// Switch on a deliberately broken protocol variant (needs a build with `--features mutants`):
-    /// weak-quorums, double-vote, commit-previous-term, lease-without-quorum, ack-before-persist.
+    /// weak-quorums, double-vote, commit-previous-term, lease-without-quorum, ack-before-persist,
+    /// ring-keep-grant.
     #[arg(long)]
     pub mutant: Option<String>,
     /// Stop at the first failing seed and report how many seeds it took.
@@ -73,6 +74,16 @@ pub fn run(args: &SimArgs) -> i32 {
         "ran {} seeds in {secs:.1} s on {jobs} threads: {} events, {} client ops ({} ok), {} entries committed, {} crashes",
         report.seeds, report.events, report.ops, report.ops_ok, report.committed, report.crashes
     );
+    println!(
+        "ring: {} grants, {} revocations; {} one-sided seeds: {} writes, {} landed, {} failed ({} refused by a revoked grant)",
+        report.ring_grants,
+        report.ring_revocations,
+        report.one_sided_seeds,
+        report.ring_writes,
+        report.ring_landed,
+        report.ring_failed,
+        report.ring_refused
+    );
     if args.first_failure {
         match report.failures.first() {
             Some(f) => println!(
@@ -95,7 +106,7 @@ fn print_outcome(o: &RunOutcome) {
     let s = &o.stats;
     match &o.failure {
         None => println!(
-            "seed {} ok: {} events, {} ms virtual, {} ops ({} ok, {} unknown), {} committed, term {}, {} crashes, {} conf changes, {} transfers, {} snapshots installed",
+            "seed {} ok: {} events, {} ms virtual, {} ops ({} ok, {} unknown), {} committed, term {}, {} crashes, {} conf changes, {} transfers, {} snapshots installed, ring writes {} landed / {} failed",
             o.seed,
             s.events,
             s.virtual_ns / 1_000_000,
@@ -107,7 +118,9 @@ fn print_outcome(o: &RunOutcome) {
             s.crashes,
             s.conf_changes,
             s.transfers,
-            s.snapshots_installed
+            s.snapshots_installed,
+            s.ring_landed,
+            s.ring_failed
         ),
         Some(reason) => {
             println!("seed {} FAILED: {reason}", o.seed);

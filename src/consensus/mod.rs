@@ -28,6 +28,7 @@ mod message;
 mod node;
 mod progress;
 mod ready;
+pub mod ring_permission;
 mod types;
 
 pub use config::{NodeConfig, NodeConfigError, MAX_INFLIGHT_APPENDS};

@@ -20,6 +20,30 @@ pub enum Event {
         code: u8,
         bytes: Vec<u8>,
     },
+    /// A one-sided write of an Append frame reaches `to`'s NIC, under `from`'s grant for `term`
+    /// (`rkey`).
+    RingWrite {
+        from: NodeId,
+        to: NodeId,
+        term: u64,
+        rkey: u32,
+        code: u8,
+        bytes: Vec<u8>,
+    },
+    /// `leader`'s write into `follower`'s ring under (`term`, `rkey`) completed in error.
+    RingWriteFailed {
+        leader: NodeId,
+        follower: NodeId,
+        term: u64,
+        rkey: u32,
+    },
+    /// A follower's ring grant reaches the node it names (it travels like a message).
+    RingGrant {
+        from: NodeId,
+        to: NodeId,
+        term: u64,
+        rkey: u32,
+    },
     /// The node's timer fires: the host reads its clock and ticks the core.
     Tick { node: NodeId, incarnation: u32 },
     /// The disk of `node` finished writes up to `persist_id` (issued by that incarnation).

@@ -6,13 +6,17 @@
 //!   ever existed;
 //! - **leader completeness**: a leader of term `T` holds every entry committed in a term before `T`;
 //! - **state-machine safety**: no two nodes commit or apply different entries at one index;
-//! - **monotonic commit**: a node's commit index never goes back while it runs.
+//! - **monotonic commit**: a node's commit index never goes back while it runs;
+//! - **ring permission** (DESIGN.md §2.5): a one-sided write lands only under the receiver's grant
+//!   of the writer's term, and never from a term below the receiver's current term (a deposed
+//!   leader's writes cannot land) — checked at every landing.
 //!
 //! The checker keeps compact global records (one per entry) and checks each node incrementally, so
 //! the cost per step is proportional to what changed, not to the log length.
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::consensus::ring_permission::Grant;
 use crate::consensus::{Entry, EntryKind, LogIndex, Node, NodeId, Role, Term};
 
 /// What the checker remembers about one committed index.
@@ -187,6 +191,36 @@ impl Invariants {
             }
         }
         self.views.insert(id, view);
+        Ok(())
+    }
+
+    /// A one-sided write by `leader` under its grant for `leader_term` landed in the ring of
+    /// `receiver`, which is in `receiver_term` and holds `grant`.
+    pub fn ring_landed(
+        &mut self,
+        receiver: NodeId,
+        receiver_term: Term,
+        grant: Option<Grant>,
+        leader: NodeId,
+        leader_term: Term,
+    ) -> Result<(), String> {
+        self.checks += 1;
+        let wrote_under = Grant {
+            leader,
+            term: leader_term,
+        };
+        if grant != Some(wrote_under) {
+            return Err(format!(
+                "ring permission: n{leader}'s write of term {leader_term} landed in n{receiver}'s \
+                 ring, which grants {grant:?}"
+            ));
+        }
+        if leader_term < receiver_term {
+            return Err(format!(
+                "ring permission: deposed leader n{leader}'s write of term {leader_term} landed in \
+                 n{receiver}'s ring while n{receiver} is in term {receiver_term}"
+            ));
+        }
         Ok(())
     }
 

@@ -11,7 +11,8 @@
 //! - [`kv`]: the registers clients read and write;
 //! - [`workload`]: clients issuing put/get/CAS and recording the history (unknown on timeout);
 //! - [`invariants`]: election safety, log matching, leader completeness, state-machine safety,
-//!   monotonic commit;
+//!   monotonic commit, ring permission;
+//! - [`ring`]: the one-sided channel (a follower's ring, per-term grants, the leader's writes);
 //! - [`scenario`]: a seed becomes cluster shape, settings and fault mix;
 //! - [`world`]: hosts, fault injector and the run loop.
 //!
@@ -23,6 +24,7 @@ pub mod events;
 pub mod invariants;
 pub mod kv;
 pub mod network;
+pub mod ring;
 pub mod rng;
 pub mod scenario;
 pub mod workload;
@@ -71,6 +73,26 @@ pub struct SweepReport {
     pub ops_ok: u64,
     pub committed: u64,
     pub crashes: u64,
+    /// Seeds with one-sided appends, and the ring counters of [`RunStats`] summed.
+    pub one_sided_seeds: u64,
+    pub ring_grants: u64,
+    pub ring_revocations: u64,
+    pub ring_writes: u64,
+    pub ring_landed: u64,
+    pub ring_failed: u64,
+    pub ring_refused: u64,
+}
+
+impl SweepReport {
+    fn add_ring(&mut self, s: &RunStats) {
+        self.one_sided_seeds += u64::from(s.one_sided);
+        self.ring_grants += s.ring_grants;
+        self.ring_revocations += s.ring_revocations;
+        self.ring_writes += s.ring_writes;
+        self.ring_landed += s.ring_landed;
+        self.ring_failed += s.ring_failed;
+        self.ring_refused += s.ring_refused;
+    }
 }
 
 /// Runs seeds `start..start + count` on `jobs` threads (each seed on one thread, so each run stays
@@ -114,6 +136,7 @@ pub fn sweep(
                     r.ops_ok += outcome.stats.ops_ok;
                     r.committed += outcome.stats.committed;
                     r.crashes += outcome.stats.crashes;
+                    r.add_ring(&outcome.stats);
                     if outcome.failure.is_some() {
                         on_failure(&outcome);
                         r.failures.push(outcome);

@@ -86,6 +86,17 @@ impl Network {
         out
     }
 
+    /// The fate of one RDMA write on the reliable connection `from → to`: `None` when the link is
+    /// cut (the write completes in error once the NIC's retries run out), else its arrival delay. A
+    /// lost packet is retransmitted by the NIC, costing `retransmit_ns`; RC never duplicates.
+    pub fn rc_write(&mut self, from: NodeId, to: NodeId, retransmit_ns: u64) -> Option<u64> {
+        if self.cut.contains(&(from, to)) {
+            return None;
+        }
+        let lost = self.rng.chance_ppm(self.faults.drop_ppm);
+        Some(self.delay() + if lost { retransmit_ns } else { 0 })
+    }
+
     fn delay(&mut self) -> u64 {
         let f = self.faults;
         if f.long_delay_max_ns > 0 && self.rng.chance_ppm(f.long_delay_ppm) {
@@ -141,5 +152,16 @@ mod tests {
         assert!(net.is_cut(3, 1) && net.is_cut(2, 3));
         net.heal();
         assert_eq!(net.cut_links(), 0);
+    }
+
+    #[test]
+    fn rc_writes_fail_only_on_a_cut_link_and_pay_for_losses_with_delay() {
+        let mut faults = NetworkFaults::none(100, 0);
+        faults.drop_ppm = 1_000_000;
+        let mut net = Network::new(faults, Rng::new(1));
+        assert_eq!(net.rc_write(1, 2, 5_000), Some(5_100));
+        net.cut_one_way(1, 2);
+        assert_eq!(net.rc_write(1, 2, 5_000), None);
+        assert_eq!(net.rc_write(2, 1, 5_000), Some(5_100));
     }
 }

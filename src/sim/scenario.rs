@@ -84,6 +84,9 @@ pub struct Scenario {
     pub settle_ns: u64,
     /// A run that processes more events than this fails ("event cap"): a flood is a bug.
     pub max_events: u64,
+    /// Appends from a leader to a follower that granted it its ring travel as one-sided writes
+    /// (`sim/ring.rs`); drawn last, so the other choices of a seed are those it had before.
+    pub one_sided: bool,
 }
 
 impl Scenario {
@@ -162,7 +165,7 @@ impl Scenario {
         } else {
             rng.pick(&[1, 2, 4, 64])
         };
-        Self {
+        let mut scenario = Self {
             seed,
             voters,
             learners,
@@ -197,7 +200,10 @@ impl Scenario {
             fault_phase_ns: 3_000 * MS,
             settle_ns: 2_000 * MS,
             max_events: 2_000_000,
-        }
+            one_sided: false,
+        };
+        scenario.one_sided = rng.below(2) == 0;
+        scenario
     }
 
     /// Every node the run creates: voters, learners, spares.
@@ -213,7 +219,8 @@ impl Scenario {
         format!(
             "{} voters (Q1 {}, Q2 {}), {} learners, {} spare; election {}-{} ms, drift {} ms, tick {} ms; \
              window {}, batch {}, prevote {}, compact every {}; drop {}‰ dup {}‰ delay {}+{} us; \
-             {} durability; figure-8 schedule {}; faults {:?}; {} clients + {} roaming readers, lease reads {}%",
+             {} durability; figure-8 schedule {}; faults {:?}; {} clients + {} roaming readers, lease reads {}%; \
+             one-sided ring writes {}",
             self.voters.len(),
             self.election_quorum,
             self.replication_quorum,
@@ -237,6 +244,7 @@ impl Scenario {
             self.workload.clients,
             self.workload.roaming_readers,
             self.workload.lease_read_pct,
+            self.one_sided,
         )
     }
 }

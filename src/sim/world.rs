@@ -15,11 +15,13 @@ use super::events::{Event, EventQueue, Reply};
 use super::invariants::Invariants;
 use super::kv::{Command, Kv};
 use super::network::{Network, NetworkFaults};
+use super::ring::{Landing, Registration, RingHost, Slot, RC_ERROR_NS, RC_RETRANSMIT_NS};
 use super::rng::Rng;
 use super::scenario::Scenario;
 use super::workload::{ClientAction, Request, Workload};
 use crate::config::MAX_VOTERS;
 use crate::consensus::codec::{self, EntriesView};
+use crate::consensus::ring_permission::{GrantChange, PermissionInput};
 use crate::consensus::{
     EntryKind, InMessage, LogIndex, Membership, Message, Node, NodeConfig, NodeId, PersistId,
     ProposeError, ReadError, Restored, Role, VoterGroup, MAX_LEARNERS,
@@ -67,6 +69,18 @@ pub struct RunStats {
     pub conf_changes: u64,
     pub transfers: u64,
     pub snapshots_installed: u64,
+    /// The scenario sent appends as one-sided writes (`sim/ring.rs`).
+    pub one_sided: bool,
+    /// Ring grants and revocations (a grant replaced by another counts as revoked) by the
+    /// permission rule, in every seed.
+    pub ring_grants: u64,
+    pub ring_revocations: u64,
+    /// One-sided writes posted, landed, and failed (of those, refused by the follower's NIC
+    /// because the grant they were written under was revoked or replaced).
+    pub ring_writes: u64,
+    pub ring_landed: u64,
+    pub ring_failed: u64,
+    pub ring_refused: u64,
 }
 
 struct Host {
@@ -91,6 +105,8 @@ struct Host {
     /// Reads in progress: read id (the op) → (client, key).
     reads: BTreeMap<u64, (usize, u8)>,
     paused_until: Option<u64>,
+    /// The one-sided channel's ends: this host's ring and the grants it holds.
+    ring: RingHost,
 }
 
 /// Where the figure-8 fault schedule is.
@@ -130,6 +146,9 @@ struct Ctx {
     /// The highest committed index when the faults healed: every member must catch up to it.
     committed_at_settle: LogIndex,
     stats: RunStats,
+    /// When the last one-sided write on each link `(from, to)` arrives: a reliable connection
+    /// delivers in order.
+    ring_links: BTreeMap<(NodeId, NodeId), u64>,
 }
 
 pub struct World {
@@ -171,6 +190,7 @@ impl World {
                     proposals: BTreeMap::new(),
                     reads: BTreeMap::new(),
                     paused_until: None,
+                    ring: RingHost::default(),
                 }
             })
             .collect();
@@ -191,7 +211,11 @@ impl World {
             figure8: Figure8::Start,
             ids: all.clone(),
             committed_at_settle: 0,
-            stats: RunStats::default(),
+            stats: RunStats {
+                one_sided: sc.one_sided,
+                ..RunStats::default()
+            },
+            ring_links: BTreeMap::new(),
             sc,
         };
         Self { hosts, ctx }
@@ -305,6 +329,8 @@ impl World {
             );
         }
         self.ctx.stats.torn_bytes += torn;
+        let i = self.hosts.iter().position(|h| h.id == id).expect("host");
+        update_permission(&mut self.hosts[i], &mut self.ctx)?;
         let tick_at = now + self.ctx.link_rng.range(0, self.ctx.sc.tick_ns);
         self.ctx.push(
             tick_at,
@@ -375,11 +401,67 @@ impl World {
                         data: decoded.snapshot_data.to_vec(),
                     });
                 }
+                if let (Message::Append(a), true) = (&decoded.message, self.ctx.sc.one_sided) {
+                    let (now, interval) = (self.ctx.now_ns, self.ctx.sc.heartbeat_ns);
+                    if let Some(r) = self
+                        .host_mut(to)
+                        .ring
+                        .offer_again(from, a.term, now, interval)
+                    {
+                        self.ctx.send_grant(to, r)?;
+                    }
+                }
                 let message = decoded.message;
                 self.input(to, |node| {
                     node.step(from, message)
                         .map_err(|e| format!("n{} refused a message from n{from}: {e}", node.id()))
                 })
+            }
+            Event::RingWrite {
+                from,
+                to,
+                term,
+                rkey,
+                code,
+                bytes,
+            } => self.ring_write_lands(from, to, term, rkey, Slot { from, code, bytes }),
+            Event::RingWriteFailed {
+                leader,
+                follower,
+                term,
+                rkey,
+            } => {
+                if !self.available(leader, &event)? {
+                    return Ok(());
+                }
+                self.host_mut(leader)
+                    .ring
+                    .write_failed(follower, term, rkey);
+                if self.ctx.trace {
+                    println!(
+                        "{} n{leader} ring write to n{follower} (term {term}, rkey {rkey}) failed: messages until a new grant",
+                        ms(self.ctx.now_ns)
+                    );
+                }
+                Ok(())
+            }
+            Event::RingGrant {
+                from,
+                to,
+                term,
+                rkey,
+            } => {
+                if !self.available(to, &event)? {
+                    return Ok(());
+                }
+                let usable = self.host_mut(to).ring.grant_arrived(from, term, rkey);
+                if self.ctx.trace {
+                    println!(
+                        "{} n{to} <- n{from} ring grant term {term} rkey {rkey} (usable: {usable})",
+                        ms(self.ctx.now_ns)
+                    );
+                }
+                Ok(())
             }
             Event::Tick { node, incarnation } => {
                 if self.host(node).incarnation != incarnation || !self.available(node, &event)? {
@@ -445,6 +527,10 @@ impl World {
                 let host = self.host_mut(node);
                 if host.paused_until.is_some_and(|t| t <= now) {
                     host.paused_until = None;
+                }
+                // What the NIC landed while the node was paused goes in before anything else.
+                if host.node.is_some() && host.paused_until.is_none() && host.ring.has_slots() {
+                    return self.input(node, |_| Ok(()));
                 }
                 Ok(())
             }
@@ -520,11 +606,90 @@ impl World {
         f: impl FnOnce(&mut Node) -> Result<T, String>,
     ) -> Result<T, String> {
         let now = self.ctx.now_ns;
+        let trace = self.ctx.trace;
         let host = self.host_mut(id);
         let local = host.clock.local_ns(now);
         let node = host.node.as_mut().expect("caller checked the node runs");
         node.tick(local);
+        // The ring first: what landed is stepped before any other input, as the poll loop steps
+        // completions before the rest.
+        while let Some(slot) = host.ring.pop_slot() {
+            let kind = ConsensusKind::new(slot.code).expect("the writer used a codec code");
+            let decoded = codec::decode(kind, &slot.bytes)
+                .map_err(|e| format!("n{id} cannot decode a ring slot from n{}: {e}", slot.from))?;
+            if trace {
+                println!(
+                    "{} n{id} <= n{} (ring) {}",
+                    ms(now),
+                    slot.from,
+                    describe(&decoded.message)
+                );
+            }
+            node.step(slot.from, decoded.message)
+                .map_err(|e| format!("n{id} refused a ring slot from n{}: {e}", slot.from))?;
+        }
         f(node)
+    }
+
+    /// A one-sided write reaches `to`'s NIC: it lands if `to`'s registration is exactly the grant
+    /// it was written under (paused or not), else it fails at the writer.
+    fn ring_write_lands(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        term: u64,
+        rkey: u32,
+        slot: Slot,
+    ) -> Step {
+        let now = self.ctx.now_ns;
+        let host = self.host_mut(to);
+        let landing = match host.node.as_ref() {
+            None => None,
+            Some(_) => Some(host.ring.land(term, rkey, slot)),
+        };
+        let paused = host.paused_until.is_some_and(|t| now < t);
+        if self.ctx.trace {
+            println!(
+                "{} n{to} ring write from n{from} (term {term}, rkey {rkey}): {}",
+                ms(now),
+                landing.map_or("node down".to_owned(), |l| format!("{l:?}"))
+            );
+        }
+        match landing {
+            Some(Landing::Landed) => {
+                self.ctx.stats.ring_landed += 1;
+                let host = self.host(to);
+                let receiver_term = host.node.as_ref().expect("landed on a running node").term();
+                let grant = host.ring.registration().map(|r| r.grant);
+                self.ctx
+                    .invariants
+                    .ring_landed(to, receiver_term, grant, from, term)?;
+                if paused {
+                    return Ok(());
+                }
+                self.input(to, |_| Ok(()))
+            }
+            refused_or_full => {
+                self.ctx.stats.ring_failed += 1;
+                if refused_or_full == Some(Landing::Refused) {
+                    self.ctx.stats.ring_refused += 1;
+                }
+                let back = if refused_or_full.is_some() {
+                    self.ctx.sc.network.delay_min_ns
+                } else {
+                    RC_ERROR_NS
+                };
+                self.ctx.push(
+                    now + back,
+                    Event::RingWriteFailed {
+                        leader: from,
+                        follower: to,
+                        term,
+                        rkey,
+                    },
+                )
+            }
+        }
     }
 
     fn drain_and_check(&mut self, id: NodeId) -> Step {
@@ -759,6 +924,7 @@ impl World {
         host.received.clear();
         host.paused_until = None;
         host.disk_free_ns = 0;
+        host.ring.crash();
         self.ctx.invariants.restarted(id);
         self.ctx.stats.crashes += 1;
         let _ = write!(
@@ -1011,6 +1177,67 @@ impl Ctx {
         }
     }
 
+    /// Sends `registration` to the node it grants, over the message network.
+    fn send_grant(&mut self, from: NodeId, registration: Registration) -> Step {
+        let to = registration.grant.leader;
+        let d = self.network.send(from, to);
+        for delay in d.delays_ns.into_iter().flatten() {
+            let at = self.now_ns + delay;
+            self.push(
+                at,
+                Event::RingGrant {
+                    from,
+                    to,
+                    term: registration.grant.term,
+                    rkey: registration.rkey,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Posts a one-sided write of an Append of `term` into `to`'s ring with `rkey`.
+    fn ring_write(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        term: u64,
+        rkey: u32,
+        code: u8,
+        bytes: &[u8],
+    ) -> Step {
+        self.stats.ring_writes += 1;
+        let failed = Event::RingWriteFailed {
+            leader: from,
+            follower: to,
+            term,
+            rkey,
+        };
+        let Some(delay) = self.network.rc_write(from, to, RC_RETRANSMIT_NS) else {
+            self.stats.ring_failed += 1;
+            return self.push(self.now_ns + RC_ERROR_NS, failed);
+        };
+        let link = self.ring_links.entry((from, to)).or_insert(0);
+        let at = (self.now_ns + delay).max(*link);
+        *link = at;
+        if self.network.is_cut(to, from) {
+            // The write lands, but the NIC's acknowledgements never come back: it completes in
+            // error at the writer all the same.
+            self.push(self.now_ns + RC_ERROR_NS, failed)?;
+        }
+        self.push(
+            at,
+            Event::RingWrite {
+                from,
+                to,
+                term,
+                rkey,
+                code,
+                bytes: bytes.to_vec(),
+            },
+        )
+    }
+
     fn send(&mut self, from: NodeId, to: NodeId, code: u8, bytes: &[u8]) -> Step {
         let d = self.network.send(from, to);
         for delay in d.delays_ns.into_iter().flatten() {
@@ -1033,6 +1260,8 @@ impl Ctx {
 fn drain(host: &mut Host, ctx: &mut Ctx) -> Step {
     let id = host.id;
     for _ in 0..MAX_READY_ROUNDS {
+        // The rule sees the state the step left before any message of it leaves.
+        update_permission(host, ctx)?;
         let Host {
             node,
             disk,
@@ -1046,6 +1275,7 @@ fn drain(host: &mut Host, ctx: &mut Ctx) -> Step {
             proposals,
             reads,
             incarnation,
+            ring,
             ..
         } = host;
         let node = node.as_mut().expect("drained nodes run");
@@ -1089,7 +1319,18 @@ fn drain(host: &mut Host, ctx: &mut Ctx) -> Step {
             let (kind, len) = codec::encode(&env.message, ready.log(), data, &mut ctx.buf)
                 .map_err(|e| format!("n{id} cannot encode a message: {e}"))?;
             let bytes = ctx.buf[..len].to_vec();
-            ctx.send(id, env.to, kind.code(), &bytes)?;
+            let ring_key = match &env.message {
+                Message::Append(a) if ctx.sc.one_sided => {
+                    ring.write_key(env.to, a.term).map(|rkey| (a.term, rkey))
+                }
+                _ => None,
+            };
+            match ring_key {
+                Some((term, rkey)) => {
+                    ctx.ring_write(id, env.to, term, rkey, kind.code(), &bytes)?
+                }
+                None => ctx.send(id, env.to, kind.code(), &bytes)?,
+            }
         }
         if let Some(p) = ready.persist().copied() {
             let install = match p.snapshot {
@@ -1190,7 +1431,31 @@ fn drain(host: &mut Host, ctx: &mut Ctx) -> Step {
             }
         }
     }
-    Ok(())
+    update_permission(host, ctx)
+}
+
+/// Runs the ring permission rule on `host`'s node and acts on its decision: the registration
+/// follows it, and a new grant is sent to its holder in one-sided seeds.
+fn update_permission(host: &mut Host, ctx: &mut Ctx) -> Step {
+    let Some(node) = host.node.as_ref() else {
+        return Ok(());
+    };
+    let (change, announce) = host.ring.update(PermissionInput::of(node), ctx.now_ns);
+    match change {
+        GrantChange::Unchanged => return Ok(()),
+        GrantChange::Grant { replaced, .. } => {
+            ctx.stats.ring_grants += 1;
+            ctx.stats.ring_revocations += u64::from(replaced.is_some());
+        }
+        GrantChange::Revoke { .. } => ctx.stats.ring_revocations += 1,
+    }
+    if ctx.trace {
+        println!("{} n{} ring: {change:?}", ms(ctx.now_ns), host.id);
+    }
+    match announce {
+        Some(registration) if ctx.sc.one_sided => ctx.send_grant(host.id, registration),
+        _ => Ok(()),
+    }
 }
 
 fn shuffle(ids: &mut [NodeId], rng: &mut Rng) {
