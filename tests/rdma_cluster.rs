@@ -64,8 +64,9 @@ enum Ring {
     On,
 }
 
-/// A node's ring counters from `/status`: (frames written as leader, frames delivered as follower).
-fn ring_frames(cluster: &LocalCluster, id: NodeId) -> (u64, u64) {
+/// A node's ring counters from `/status`: (frames written as leader, frames delivered as
+/// follower, slots rejected as follower).
+fn ring_frames(cluster: &LocalCluster, id: NodeId) -> (u64, u64, u64) {
     let status = admin_status(cluster, id)
         .unwrap_or_else(|| cluster.fail(&format!("node {id} does not answer /status")));
     let count = |key: &str| {
@@ -73,17 +74,25 @@ fn ring_frames(cluster: &LocalCluster, id: NodeId) -> (u64, u64) {
             .as_u64()
             .unwrap_or_else(|| cluster.fail(&format!("node {id}: no ring.{key} in {status}")))
     };
-    (count("frames_written"), count("frames_delivered"))
+    (
+        count("frames_written"),
+        count("frames_delivered"),
+        count("frames_rejected"),
+    )
 }
 
 /// With the ring on, `leader` wrote Append frames into its followers' rings and each follower in
 /// `followers` stepped frames from its own; with it off, nobody did.
 fn assert_ring_use(cluster: &LocalCluster, ring: Ring, leader: NodeId, followers: &[NodeId]) {
-    let (written, _) = ring_frames(cluster, leader);
+    let (written, _, _) = ring_frames(cluster, leader);
     let delivered: Vec<u64> = followers
         .iter()
         .map(|&f| ring_frames(cluster, f).1)
         .collect();
+    for &f in followers {
+        let (_, _, rejected) = ring_frames(cluster, f);
+        assert_eq!(rejected, 0, "follower {f} rejected ring slots");
+    }
     match ring {
         Ring::On => assert!(
             written > 0 && delivered.iter().all(|&d| d > 0),

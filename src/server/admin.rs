@@ -136,6 +136,7 @@ pub fn status_json(s: &StatusSnapshot) -> serde_json::Value {
             "fallbacks": s.counters.ring_fallbacks,
             "grants_issued": s.counters.ring_grants_issued,
             "grants_accepted": s.counters.ring_grants_accepted,
+            "frames_rejected": s.counters.ring_frames_rejected,
         },
     })
 }

@@ -89,6 +89,7 @@ pub struct Counters {
     pub ring_fallbacks: u64,
     pub ring_grants_issued: u64,
     pub ring_grants_accepted: u64,
+    pub ring_frames_rejected: u64,
 }
 
 /// Smallest and largest pool slab for peer frames. A slab holds the largest peer frame; the

@@ -1624,6 +1624,7 @@ impl NodeLoop {
             k.ring_fallbacks = r.fallbacks;
             k.ring_grants_issued = r.grants_issued;
             k.ring_grants_accepted = r.grants_accepted;
+            k.ring_frames_rejected = r.frames_rejected;
         }
         let snapshot = StatusSnapshot {
             transport: self.transport.name(),

@@ -24,7 +24,7 @@ use crate::consensus::ring_permission::{GrantChange, PermissionInput, RingPermis
 use crate::consensus::{Message, Node, OutMessage};
 use crate::transport::rdma::ring::{RingAppend, RingGrant, SLOT_HEADER_BYTES};
 use crate::transport::{Buf, Remote, Transport};
-use crate::wire::{FrameBuilder, FrameKind, HeaderFields, HEADER_LEN};
+use crate::wire::{FrameBuilder, FrameKind, FrameRules, HeaderFields, HEADER_LEN};
 
 use super::peer_transport::PeerTransport;
 
@@ -44,6 +44,8 @@ pub struct RingCounters {
     pub grants_accepted: u64,
     /// Append frames that fell back to SEND although the follower had granted this term.
     pub fallbacks: u64,
+    /// Ring slots whose frame failed validation (cluster, sender, checksum, length): dropped.
+    pub frames_rejected: u64,
 }
 
 /// The ring path's state on one node.
@@ -58,6 +60,9 @@ pub(super) struct RingPath {
     slot_payload_bytes: usize,
     appends: Vec<RingAppend>,
     scratch: Vec<u8>,
+    /// A slot's frame is checked like a received one (the slot's own checksum covers the bytes,
+    /// these rules the frame: cluster, addressee, sender, frame checksum).
+    rules: FrameRules,
     pub(super) counters: RingCounters,
 }
 
@@ -72,7 +77,13 @@ impl RingPath {
         }
         let slot_payload_bytes = ring_slot_bytes(cfg) - SLOT_HEADER_BYTES;
         let peers = c.members.iter().map(|m| m.id).filter(|&id| id != c.node_id);
+        let max_payload = u32::try_from(slot_payload_bytes - HEADER_LEN)
+            .expect("a ring slot is one peer slab, far below 4 GiB");
+        let rules = FrameRules::new(c.cluster_id, max_payload)
+            .expect("peer frames are below the wire's payload ceiling")
+            .with_local_node(c.node_id);
         Some(Self {
+            rules,
             permission: RingPermission::new(node.id(), node.term()),
             issued: None,
             accepted: Vec::with_capacity(c.members.len()),
@@ -227,6 +238,28 @@ impl RingPath {
     pub(super) fn load(&mut self, i: usize, transport: &PeerTransport) -> Option<(u64, Vec<u8>)> {
         let append = self.appends.get(i)?;
         let frame = transport.ring_entry(append.index)?;
+        let valid = self
+            .rules
+            .validate_frame(frame)
+            .and_then(|f| f.check_sender(append.from).map(|()| f.len_bytes()));
+        match valid {
+            Ok(len) if len == frame.len() => {}
+            Ok(len) => {
+                self.counters.frames_rejected += 1;
+                tracing::warn!(
+                    peer = append.from,
+                    len,
+                    slot_len = frame.len(),
+                    "ring slot holds trailing bytes; dropped"
+                );
+                return None;
+            }
+            Err(e) => {
+                self.counters.frames_rejected += 1;
+                tracing::warn!(peer = append.from, error = %e, "ring slot's frame is invalid; dropped");
+                return None;
+            }
+        }
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         scratch.extend_from_slice(frame);
