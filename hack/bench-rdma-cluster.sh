@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # 3-node commit latency over RDMA vs over tcp_uring inside the same SoftRoCE VM boot (TCG: the
-# ratio means something, the microseconds do not). One release binary (feature rdma); both
-# clusters use config/cluster-3.toml with the same overrides and the same peer addresses, node i
+# ratio means something, the microseconds do not). One release binary (feature rdma); every
+# cluster uses config/cluster-3.toml with the same overrides and the same peer addresses, node i
 # at 192.0.2.i (rxe(i-1)'s GID; the veth/bridge of hack/rdma/guest-init.sh), clients on loopback
-# TCP. Rounds alternate rdma and tcp_uring clusters, each measured with `aurora bench` (1 client,
-# 1 put in flight, 64 B values); prints every round, the medians of the commit p50s and the
-# median of the per-round ratios rdma/tcp_uring.
+# TCP. Each round measures three clusters one after the other with `aurora bench` (1 client, 1 put
+# in flight, 64 B values): rdma replicating over SEND, rdma with the one-sided ring
+# (rdma.ring_slots=64: Appends RDMA-WRITTEN into the followers' rings), and tcp_uring; prints
+# every round, the medians of the commit p50s and the medians of the per-round ratios.
 #
 # Both fabrics cross the same wires: RoCE leaves by the rxe device's veth (its UDP socket binds the
 # GID's address). tcp_uring's dialing sockets bind no source address, and with all three hosts in
@@ -14,7 +15,7 @@
 # 192.0.2.i). Each phase prints the packets that left the three veths, which shows it.
 #
 # Usage: hack/bench-rdma-cluster.sh [ROUNDS=3] [SECONDS=5] [DURABILITY=memory]
-# Cost: a release build with --features rdma, then one VM boot and ROUNDS × 2 × (start + 2 s
+# Cost: a release build with --features rdma, then one VM boot and ROUNDS × 3 × (start + 2 s
 # baseline + 1 s warm-up + SECONDS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,12 +56,14 @@ sets+=(--set runtime.shards=1 --set runtime.pin=false --set runtime.cores=[] --s
        --set durability=$durability)
 pids=()
 veth_packets() { cat /sys/class/net/veth{0,1,2}/statistics/tx_packets | awk '{s += \$1} END {print s}'; }
-start_cluster() { # transport round
+start_cluster() { # fabric round   (fabric: rdma, rdma-ring or tcp_uring)
+    local transport=\$1 ring=()
+    [[ \$1 == rdma-ring ]] && transport=rdma ring=(--set rdma.ring_slots=64)
     pids=()
     for id in 1 2 3; do
         mkdir -p "\$work/\$1-\$2-n\$id" && chown \$((1000 + id)) "\$work/\$1-\$2-n\$id"
         AURORA_NODE_ID=\$id AURORA_DATA_DIR="\$work/\$1-\$2-n\$id" AURORA_SECRET_FILE="\$work/secret-\$id" \
-            setpriv --reuid=\$((1000 + id)) --regid=\$((1000 + id)) --clear-groups "\$bin" serve --config config/cluster-3.toml --set transport=\$1 "\${sets[@]}" \
+            setpriv --reuid=\$((1000 + id)) --regid=\$((1000 + id)) --clear-groups "\$bin" serve --config config/cluster-3.toml --set transport=\$transport "\${ring[@]}" "\${sets[@]}" \
             2>"\$work/\$1-\$2-n\$id.log" &
         pids+=(\$!)
     done
@@ -93,17 +96,20 @@ measure() { # transport round -> "p50_us veth_packets"
     echo "\$(awk "BEGIN {printf \\"%.1f\\", \$p50 / 1000}") \$((after - before))"
 }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=\$1} END {print a[int((NR+1)/2)]}'; }
-rs= ts= ratios=
+ratio() { awk "BEGIN {printf \\"%.2f\\", \$1 / \$2}"; }
+rs= gs= ts= ratios= gratios=
 for r in \$(seq $rounds); do
     out=\$(measure rdma \$r) || exit 1
     read -r a ap <<<"\$out"
+    out=\$(measure rdma-ring \$r) || exit 1
+    read -r g gp <<<"\$out"
     out=\$(measure tcp_uring \$r) || exit 1
     read -r b bp <<<"\$out"
-    ratio=\$(awk "BEGIN {printf \\"%.2f\\", \$a / \$b}")
-    echo "round \$r: rdma commit p50 \$a us (\$ap veth packets), tcp_uring commit p50 \$b us (\$bp veth packets), ratio \${ratio}x"
-    rs+=" \$a"; ts+=" \$b"; ratios+=" \$ratio"
+    echo "round \$r: commit p50 rdma (SEND) \$a us (\$ap veth packets), rdma (ring) \$g us (\$gp), tcp_uring \$b us (\$bp); rdma/tcp_uring \$(ratio \$a \$b)x, ring/tcp_uring \$(ratio \$g \$b)x"
+    rs+=" \$a"; gs+=" \$g"; ts+=" \$b"; ratios+=" \$(ratio \$a \$b)"; gratios+=" \$(ratio \$g \$b)"
 done
 echo "median of $rounds rounds (3 nodes, durability $durability, 1 client, 1 in flight, 64 B puts, $seconds s each):"
-echo "  commit p50: rdma \$(echo \$rs | median) us, tcp_uring \$(echo \$ts | median) us, ratio rdma/tcp_uring \$(echo \$ratios | median)x"
+echo "  commit p50: rdma (SEND) \$(echo \$rs | median) us, rdma (one-sided ring) \$(echo \$gs | median) us, tcp_uring \$(echo \$ts | median) us"
+echo "  median per-round ratio: rdma (SEND)/tcp_uring \$(echo \$ratios | median)x, rdma (ring)/tcp_uring \$(echo \$gratios | median)x"
 GUEST
 exec hack/rdma-vm.sh "$guest"

@@ -22,7 +22,7 @@ run_stage "transport bench (short run beside the raw-socket floor)" cargo run --
 run_stage "cluster bench (3-node aurora up, memory and fsync, 2 s per case, ~30 s)" hack/bench-cluster.sh 2
 run_stage "fuzz frame_decode (30 s)" hack/fuzz.sh 30 frame_decode
 run_stage "dpdk: memif, hugepages, af_packet (+nft loss), af_xdp, 3-node memif cluster (~2 min + dpdk build)" hack/dpdk-rig.sh
-run_stage "rdma: clippy and the suite in the SoftRoCE VM (~3 min)" bash -c 'cargo clippy --all-targets --features rdma -- -D warnings && hack/rdma-test.sh'
+run_stage "rdma: clippy and the suite in the SoftRoCE VM, incl. a 3-node aurora serve cluster over rdma (~5 min)" bash -c 'cargo clippy --all-targets --features rdma -- -D warnings && hack/rdma-test.sh'
 run_stage "chaos: 3/5-node fsync + 3-node memory in netns under faults, histories checked (~3.5 min)" hack/chaos.sh --duration 45 --seed 20261206 --out target/chaos
 echo
 echo "test.sh: all stages passed"

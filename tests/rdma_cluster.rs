@@ -2,7 +2,9 @@
 //! SoftRoCE VM; clients on the TCP client port): a writer commits through the client while the
 //! leader is killed with SIGKILL; a new leader is elected over RDMA, every acknowledged write is
 //! readable (and a 200 KiB value, replicated as fragments), and the killed node restarts,
-//! reconnects its queue pairs and catches up.
+//! reconnects its queue pairs and catches up. Twice over SEND (memory and fsync mode), once with
+//! the one-sided ring: the leader RDMA-WRITEs its Appends into the followers' rings, and after the
+//! kill the new leader writes into the survivor's (granted anew for its term).
 //! Runs inside the VM only (hack/rdma-test.sh); needs the guest's three rxe devices.
 //! In the guest /tmp is a tmpfs: fsync mode runs the whole WAL path, but fsync on tmpfs is not
 //! a disk flush.
@@ -31,8 +33,11 @@ const RDMA_PORT_BASE: u16 = 18_100;
 /// `--set` overrides that move the peers of a local cluster onto the guest's rxe devices: node i
 /// at 192.0.2.i (the address rxe(i-1)'s GID maps; the device is found by that address), with
 /// timings for an emulated machine.
-fn rdma_overrides() -> Vec<String> {
+fn rdma_overrides(ring: Ring) -> Vec<String> {
     let mut set = vec!["transport=rdma".to_owned()];
+    if ring == Ring::On {
+        set.push("rdma.ring_slots=64".to_owned());
+    }
     for i in 0..3u16 {
         set.push(format!(
             "members[{i}].peer_addr=192.0.2.{}:{}",
@@ -50,6 +55,56 @@ fn rdma_overrides() -> Vec<String> {
         .map(str::to_owned),
     );
     set
+}
+
+/// Whether the leader replicates through followers' one-sided rings (`rdma.ring_slots`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ring {
+    Off,
+    On,
+}
+
+/// A node's ring counters from `/status`: (frames written as leader, frames delivered as
+/// follower, slots rejected as follower).
+fn ring_frames(cluster: &LocalCluster, id: NodeId) -> (u64, u64, u64) {
+    let status = admin_status(cluster, id)
+        .unwrap_or_else(|| cluster.fail(&format!("node {id} does not answer /status")));
+    let count = |key: &str| {
+        status["ring"][key]
+            .as_u64()
+            .unwrap_or_else(|| cluster.fail(&format!("node {id}: no ring.{key} in {status}")))
+    };
+    (
+        count("frames_written"),
+        count("frames_delivered"),
+        count("frames_rejected"),
+    )
+}
+
+/// With the ring on, `leader` wrote Append frames into its followers' rings and each follower in
+/// `followers` stepped frames from its own; with it off, nobody did.
+fn assert_ring_use(cluster: &LocalCluster, ring: Ring, leader: NodeId, followers: &[NodeId]) {
+    let (written, _, _) = ring_frames(cluster, leader);
+    let delivered: Vec<u64> = followers
+        .iter()
+        .map(|&f| ring_frames(cluster, f).1)
+        .collect();
+    for &f in followers {
+        let (_, _, rejected) = ring_frames(cluster, f);
+        assert_eq!(rejected, 0, "follower {f} rejected ring slots");
+    }
+    match ring {
+        Ring::On => assert!(
+            written > 0 && delivered.iter().all(|&d| d > 0),
+            "leader {leader} wrote {written} ring frames; followers {followers:?} delivered \
+             {delivered:?}"
+        ),
+        Ring::Off => assert!(
+            written == 0 && delivered.iter().all(|&d| d == 0),
+            "the ring is off, yet leader {leader} wrote {written} and followers delivered \
+             {delivered:?}"
+        ),
+    }
 }
 
 /// `/status` of a node from its admin port, if it answers.
@@ -108,9 +163,9 @@ fn hide_rig_variables() {
     }
 }
 
-fn leader_loss_over_rdma(durability: DurabilityArg) {
+fn leader_loss_over_rdma(durability: DurabilityArg, ring: Ring) {
     hide_rig_variables();
-    let set = rdma_overrides();
+    let set = rdma_overrides(ring);
     let set: Vec<&str> = set.iter().map(String::as_str).collect();
     let mut cluster = LocalCluster::start_with(3, durability, &set);
     let ids = cluster.ids();
@@ -160,6 +215,8 @@ fn leader_loss_over_rdma(durability: DurabilityArg) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let before_kill = acked_count();
+    let followers: Vec<NodeId> = ids.iter().copied().filter(|&p| p != old_leader).collect();
+    assert_ring_use(&cluster, ring, old_leader, &followers);
     cluster.kill(old_leader);
     let new_leader = wait_for_leader(&mut cluster, Some(old_leader));
     let deadline = Instant::now() + WAIT;
@@ -176,6 +233,14 @@ fn leader_loss_over_rdma(durability: DurabilityArg) {
         "writes failed instead of riding the failover: {failures:?}"
     );
     let acked = acked.lock().expect("lock").clone();
+
+    // The new leader got the surviving follower's grant for its term and writes into its ring.
+    let survivor: Vec<NodeId> = followers
+        .iter()
+        .copied()
+        .filter(|&p| p != new_leader)
+        .collect();
+    assert_ring_use(&cluster, ring, new_leader, &survivor);
 
     // Every acknowledged write, read linearizably through the new leader.
     let mut client = cluster.client();
@@ -225,10 +290,15 @@ fn leader_loss_over_rdma(durability: DurabilityArg) {
 
 #[test]
 fn rdma_cluster_survives_the_leaders_loss_in_memory_mode() {
-    leader_loss_over_rdma(DurabilityArg::Memory);
+    leader_loss_over_rdma(DurabilityArg::Memory, Ring::Off);
 }
 
 #[test]
 fn rdma_cluster_survives_the_leaders_loss_in_fsync_mode() {
-    leader_loss_over_rdma(DurabilityArg::Fsync);
+    leader_loss_over_rdma(DurabilityArg::Fsync, Ring::Off);
+}
+
+#[test]
+fn rdma_cluster_replicating_through_the_one_sided_ring_survives_the_leaders_loss() {
+    leader_loss_over_rdma(DurabilityArg::Memory, Ring::On);
 }

@@ -293,6 +293,9 @@ pub(crate) struct RawRdma {
     pub send_depth: u64,
     #[serde(default = "default_rdma_recv_depth")]
     pub recv_depth: u64,
+    /// Slots of this node's one-sided log ring; 0 replicates over SEND only.
+    #[serde(default)]
+    pub ring_slots: u64,
 }
 
 impl Default for RawRdma {
@@ -303,6 +306,7 @@ impl Default for RawRdma {
             port: default_ib_port(),
             send_depth: default_rdma_send_depth(),
             recv_depth: default_rdma_recv_depth(),
+            ring_slots: 0,
         }
     }
 }

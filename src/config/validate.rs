@@ -110,6 +110,8 @@ pub struct Rdma {
     pub send_depth: u16,
     /// Receives posted per queue pair; each holds one peer-frame slab of registered memory.
     pub recv_depth: u16,
+    /// Slots of the one-sided log ring (one peer slab each); 0: replication over SEND only.
+    pub ring_slots: u32,
 }
 
 /// DPDK settings and the peer address table.
@@ -679,7 +681,18 @@ impl Checker<'_> {
             4096,
             "receives posted per queue pair, one registered peer-frame slab each",
         );
+        if raw.ring_slots != 0 {
+            self.range(
+                "rdma.ring_slots",
+                raw.ring_slots,
+                64,
+                4096,
+                "0 turns the one-sided ring off; otherwise at least 64 slots (more than the \
+                 Appends a leader keeps in flight per follower), one 32 KiB slab each",
+            );
+        }
         (self.errors.len() == before).then(|| Rdma {
+            ring_slots: u32::try_from(raw.ring_slots).expect("range-checked above"),
             device: raw.device.clone(),
             gid_index: raw
                 .gid_index

@@ -130,6 +130,14 @@ pub fn status_json(s: &StatusSnapshot) -> serde_json::Value {
         "pending_writes": s.pending_writes,
         "pending_reads": s.pending_reads,
         "watches": s.watches,
+        "ring": {
+            "frames_written": s.counters.ring_frames_written,
+            "frames_delivered": s.counters.ring_frames_delivered,
+            "fallbacks": s.counters.ring_fallbacks,
+            "grants_issued": s.counters.ring_grants_issued,
+            "grants_accepted": s.counters.ring_grants_accepted,
+            "frames_rejected": s.counters.ring_frames_rejected,
+        },
     })
 }
 

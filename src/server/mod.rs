@@ -24,6 +24,8 @@ mod fragments;
 mod node;
 mod peer_transport;
 pub mod protocol;
+#[cfg(feature = "rdma")]
+mod ring_path;
 mod snapshot_transfer;
 mod snapshotter;
 pub mod status;
@@ -79,6 +81,15 @@ pub struct Counters {
     /// Consensus messages not sent (no slab, not connected, queue full): Raft retries them.
     pub peer_sends_dropped: u64,
     pub leases_expired: u64,
+    /// One-sided ring (`rdma.ring_slots > 0`): Append frames written into followers' rings,
+    /// taken from this node's ring and stepped, sent by SEND although granted, grants issued
+    /// and accepted.
+    pub ring_frames_written: u64,
+    pub ring_frames_delivered: u64,
+    pub ring_fallbacks: u64,
+    pub ring_grants_issued: u64,
+    pub ring_grants_accepted: u64,
+    pub ring_frames_rejected: u64,
 }
 
 /// Smallest and largest pool slab for peer frames. A slab holds the largest peer frame; the

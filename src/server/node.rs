@@ -390,6 +390,9 @@ pub(super) struct NodeLoop {
     append_sent: Vec<(u64, u64, u64)>,
     peer_up: Vec<(u64, bool)>,
     revoke_buf: Vec<u8>,
+    /// The one-sided replication path (`transport = "rdma"` with `rdma.ring_slots > 0`).
+    #[cfg(feature = "rdma")]
+    ring: Option<super::ring_path::RingPath>,
 }
 
 /// What start-up hands the loop.
@@ -411,6 +414,8 @@ pub(super) struct Parts {
 impl NodeLoop {
     pub fn new(p: Parts) -> Self {
         let limits = *p.store.limits();
+        #[cfg(feature = "rdma")]
+        let ring = super::ring_path::RingPath::new(&p.cfg, &p.node);
         let me = p.cfg.config.node_id;
         let peer_up: Vec<(u64, bool)> = p
             .cfg
@@ -477,6 +482,8 @@ impl NodeLoop {
             append_sent,
             peer_up,
             revoke_buf: Vec::with_capacity(64),
+            #[cfg(feature = "rdma")]
+            ring,
             cfg: p.cfg,
         }
     }
@@ -569,6 +576,8 @@ impl NodeLoop {
             .transport
             .poll(now_ns, &mut self.net_events)
             .map_err(|e| format!("peer transport failed: {e}"))?;
+        #[cfg(feature = "rdma")]
+        let n = n + self.drain_ring(now_ns);
         if n == 0 {
             return Ok(false);
         }
@@ -583,6 +592,11 @@ impl NodeLoop {
                     remote: Remote::Peer(id),
                 } => {
                     self.set_peer_up(id, true);
+                    #[cfg(feature = "rdma")]
+                    if let Some(ring) = &mut self.ring {
+                        let cluster_id = self.cfg.config.cluster_id;
+                        ring.peer_up(id, &self.node, &mut self.transport, cluster_id);
+                    }
                     if self.cfg.config.durability == Durability::Memory {
                         // It may have restarted with an empty log: re-learn what it holds.
                         self.node.reset_progress(id);
@@ -594,6 +608,10 @@ impl NodeLoop {
                 } => {
                     tracing::info!(peer = id, %reason, "peer down");
                     self.set_peer_up(id, false);
+                    #[cfg(feature = "rdma")]
+                    if let Some(ring) = &mut self.ring {
+                        ring.peer_down(id);
+                    }
                     self.shipments.peer_down(id);
                     self.reassembly.reset(id);
                 }
@@ -602,6 +620,28 @@ impl NodeLoop {
         }
         self.net_events = events;
         Ok(true)
+    }
+
+    /// Steps every frame the leader wrote into this node's ring, as received frames.
+    #[cfg(feature = "rdma")]
+    fn drain_ring(&mut self, now_ns: u64) -> usize {
+        let Some(ring) = &mut self.ring else {
+            return 0;
+        };
+        let n = ring.take_appends(&mut self.transport);
+        for i in 0..n {
+            let Some(ring) = &mut self.ring else {
+                break;
+            };
+            let Some((from, frame)) = ring.load(i, &self.transport) else {
+                continue;
+            };
+            self.on_peer_frame_or_piece(from, &frame, now_ns);
+            if let Some(ring) = &mut self.ring {
+                ring.restore(frame);
+            }
+        }
+        n
     }
 
     fn set_peer_up(&mut self, id: u64, up: bool) {
@@ -613,8 +653,15 @@ impl NodeLoop {
     /// A frame, or a piece of one too large for a slab: whole frames go on to
     /// [`NodeLoop::on_peer_frame`].
     fn on_peer_frame_or_piece(&mut self, from: u64, frame: &[u8], now_ns: u64) {
-        let is_piece = FrameHeader::read_from(frame)
-            .is_some_and(|h| FrameKind::from_byte(h.kind) == Some(FrameKind::Fragment));
+        let kind = FrameHeader::read_from(frame).and_then(|h| FrameKind::from_byte(h.kind));
+        #[cfg(feature = "rdma")]
+        if kind == Some(FrameKind::RingGrant) {
+            if let Some(ring) = &mut self.ring {
+                ring.on_grant(from, &frame[HEADER_LEN..], &self.node, &mut self.transport);
+            }
+            return;
+        }
+        let is_piece = kind == Some(FrameKind::Fragment);
         if !is_piece {
             return self.on_peer_frame(from, frame, now_ns);
         }
@@ -1167,6 +1214,12 @@ impl NodeLoop {
     fn handle_ready(&mut self, now_ns: u64) -> Result<(), String> {
         let cluster_id = self.cfg.config.cluster_id;
         let me = self.cfg.config.node_id;
+        // The ring's write permission follows the step before any of its messages (a vote in a
+        // higher term) leaves.
+        #[cfg(feature = "rdma")]
+        if let Some(ring) = &mut self.ring {
+            ring.observe(&self.node, &mut self.transport, cluster_id);
+        }
         let ready = self.node.ready();
         // 1. Messages: encoded straight from the log into pool slabs.
         for env in ready.messages() {
@@ -1254,6 +1307,12 @@ impl NodeLoop {
                             *slot = (env.to, a.seq, now_ns.max(1));
                         }
                     }
+                }
+            }
+            #[cfg(feature = "rdma")]
+            if let Some(ring) = &mut self.ring {
+                if ring.try_write(&mut self.transport, env.to, msg, &buf) {
+                    continue;
                 }
             }
             if self.transport.send(Remote::Peer(env.to), buf).is_err() {
@@ -1556,6 +1615,17 @@ impl NodeLoop {
                 }
             })
             .collect();
+        #[cfg(feature = "rdma")]
+        if let Some(ring) = &self.ring {
+            let r = ring.counters;
+            let k = &mut self.desk.counters;
+            k.ring_frames_written = r.frames_written;
+            k.ring_frames_delivered = r.frames_delivered;
+            k.ring_fallbacks = r.fallbacks;
+            k.ring_grants_issued = r.grants_issued;
+            k.ring_grants_accepted = r.grants_accepted;
+            k.ring_frames_rejected = r.frames_rejected;
+        }
         let snapshot = StatusSnapshot {
             transport: self.transport.name(),
             node,

@@ -42,6 +42,67 @@ impl PeerTransport {
     }
 }
 
+/// The one-sided ring of the RDMA transport ([`super::ring_path`]); other fabrics have none.
+#[cfg(feature = "rdma")]
+impl PeerTransport {
+    /// Registers this node's ring for `leader` in `term` (revoking earlier grants); the grant's
+    /// bytes, or `None` (logged) if it cannot be registered.
+    pub(super) fn ring_grant(&mut self, leader: u64, term: u64) -> Option<[u8; 32]> {
+        let PeerTransport::Rdma(t) = self else {
+            return None;
+        };
+        match t.grant_ring(leader, term) {
+            Ok(grant) => Some(grant.to_bytes()),
+            Err(e) => {
+                tracing::warn!(leader, term, error = %e, "ring not granted; the leader sends by SEND");
+                None
+            }
+        }
+    }
+
+    pub(super) fn ring_accept(
+        &mut self,
+        peer: u64,
+        grant: crate::transport::rdma::ring::RingGrant,
+    ) {
+        if let PeerTransport::Rdma(t) = self {
+            t.accept_ring_grant(peer, grant);
+        }
+    }
+
+    /// RDMA-WRITEs `frame` into slot `index` of `to`'s ring under its grant for `term`.
+    pub(super) fn ring_write(
+        &mut self,
+        to: u64,
+        term: u64,
+        index: u64,
+        commit_index: u64,
+        frame: &[u8],
+    ) -> Result<(), crate::transport::rdma::ring::RingError> {
+        match self {
+            PeerTransport::Rdma(t) => t.ring_append(to, term, index, term, commit_index, frame),
+            _ => Err(crate::transport::rdma::ring::RingError::NoRing),
+        }
+    }
+
+    pub(super) fn take_ring_appends(
+        &mut self,
+        out: &mut Vec<crate::transport::rdma::ring::RingAppend>,
+    ) -> usize {
+        match self {
+            PeerTransport::Rdma(t) => t.take_ring_appends(out),
+            _ => 0,
+        }
+    }
+
+    pub(super) fn ring_entry(&self, index: u64) -> Option<&[u8]> {
+        match self {
+            PeerTransport::Rdma(t) => t.ring_entry(index),
+            _ => None,
+        }
+    }
+}
+
 impl Transport for PeerTransport {
     fn buffers(&self) -> &BufferPool {
         match self {
@@ -177,6 +238,11 @@ pub(super) fn open_rdma(cfg: &super::ServerConfig) -> Result<PeerTransport, Stri
         + 256;
     t.backoff_min_ms = c.timing.reconnect_backoff_ms.max(1);
     t.backoff_max_ms = t.backoff_min_ms.max(1_000);
+    // The one-sided ring (`rdma.ring_slots`): one peer slab per slot, so an Append frame that
+    // fits a slab fits a slot.
+    t.ring_slots = r.ring_slots;
+    t.ring_slot_bytes = u32::try_from(super::ring_path::ring_slot_bytes(cfg))
+        .map_err(|_| fail("the peer slab does not fit a ring slot".into()))?;
     RdmaTransport::new(t)
         .map(PeerTransport::Rdma)
         .map_err(|e| fail(format!("{e} {hint}")))

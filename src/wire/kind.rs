@@ -61,6 +61,9 @@ pub enum FrameKind {
     /// One piece of a peer frame too large for one transport slab; the receiver reassembles the
     /// pieces of one peer in order (transports deliver a peer's frames in order).
     Fragment,
+    /// A follower's 32-byte permission for the leader of a term to write its one-sided log ring
+    /// (RDMA only; `transport::rdma::ring::RingGrant`).
+    RingGrant,
     /// A consensus message; its body is encoded by the consensus codec.
     Consensus(ConsensusKind),
     /// A client's request to a server node.
@@ -80,6 +83,7 @@ impl FrameKind {
             FrameKind::Ping => 0x08,
             FrameKind::Pong => 0x09,
             FrameKind::Fragment => 0x10,
+            FrameKind::RingGrant => 0x11,
             FrameKind::Consensus(c) => CONSENSUS_FIRST + c.0,
             FrameKind::ClientRequest => 0x40,
             FrameKind::ClientResponse => 0x41,
@@ -96,6 +100,7 @@ impl FrameKind {
             0x08 => FrameKind::Ping,
             0x09 => FrameKind::Pong,
             0x10 => FrameKind::Fragment,
+            0x11 => FrameKind::RingGrant,
             CONSENSUS_FIRST..=0x3F => FrameKind::Consensus(ConsensusKind(byte - CONSENSUS_FIRST)),
             0x40 => FrameKind::ClientRequest,
             0x41 => FrameKind::ClientResponse,
@@ -126,8 +131,8 @@ mod tests {
                 known += 1;
             }
         }
-        // 4 handshake + 2 ping/pong + 1 fragment + 32 consensus + 2 client.
-        assert_eq!(known, 41);
+        // 4 handshake + 2 ping/pong + 1 fragment + 1 ring grant + 32 consensus + 2 client.
+        assert_eq!(known, 42);
         assert_eq!(FrameKind::from_byte(0), None);
     }
 
