@@ -47,16 +47,17 @@ fn one_sided_seeds_write_through_rings_and_stay_green() {
         let o = run_seed(seed, false);
         assert_eq!(o.failure, None, "seed {seed}");
         let s = o.stats;
-        assert!(s.one_sided && s.ring_grants > 0, "seed {seed}: {s:?}");
-        assert!(s.ring_landed > 0, "seed {seed} landed no write: {s:?}");
-        assert!(s.ring_landed + s.ring_failed <= s.ring_writes, "{s:?}");
+        let r = s.ring;
+        assert!(s.one_sided && r.grants > 0, "seed {seed}: {s:?}");
+        assert!(r.landed > 0, "seed {seed} landed no write: {s:?}");
+        assert!(r.landed + r.failed <= r.writes, "{s:?}");
     }
     let two_sided = (100..120)
         .find(|&s| !Scenario::from_seed(s).one_sided)
         .expect("half the seeds are two-sided");
     let s = run_seed(two_sided, false).stats;
-    assert_eq!(s.ring_writes, 0, "seed {two_sided}: {s:?}");
-    assert!(s.ring_grants > 0, "the permission rule runs in every seed");
+    assert_eq!(s.ring.writes, 0, "seed {two_sided}: {s:?}");
+    assert!(s.ring.grants > 0, "the permission rule runs in every seed");
 }
 
 #[cfg(feature = "mutants")]

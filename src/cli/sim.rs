@@ -76,13 +76,13 @@ pub fn run(args: &SimArgs) -> i32 {
     );
     println!(
         "ring: {} grants, {} revocations; {} one-sided seeds: {} writes, {} landed, {} failed ({} refused by a revoked grant)",
-        report.ring_grants,
-        report.ring_revocations,
+        report.ring.grants,
+        report.ring.revocations,
         report.one_sided_seeds,
-        report.ring_writes,
-        report.ring_landed,
-        report.ring_failed,
-        report.ring_refused
+        report.ring.writes,
+        report.ring.landed,
+        report.ring.failed,
+        report.ring.refused
     );
     if args.first_failure {
         match report.failures.first() {
@@ -119,8 +119,8 @@ fn print_outcome(o: &RunOutcome) {
             s.conf_changes,
             s.transfers,
             s.snapshots_installed,
-            s.ring_landed,
-            s.ring_failed
+            s.ring.landed,
+            s.ring.failed
         ),
         Some(reason) => {
             println!("seed {} FAILED: {reason}", o.seed);

@@ -258,3 +258,20 @@ impl Invariants {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ring_write_lands_only_under_the_receivers_grant_of_its_current_term() {
+        let mut inv = Invariants::new();
+        let grant = |leader, term| Some(Grant { leader, term });
+        assert_eq!(inv.ring_landed(2, 5, grant(1, 5), 1, 5), Ok(()));
+        let deposed = inv.ring_landed(2, 6, grant(1, 5), 1, 5).unwrap_err();
+        assert!(deposed.contains("deposed leader n1"), "{deposed}");
+        let other = inv.ring_landed(2, 5, grant(3, 5), 1, 5).unwrap_err();
+        assert!(other.contains("which grants"), "{other}");
+        assert!(inv.ring_landed(2, 5, None, 1, 5).is_err());
+    }
+}

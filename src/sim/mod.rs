@@ -35,6 +35,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use ring::RingStats;
 pub use scenario::Scenario;
 pub use world::{RunOutcome, RunStats, World};
 
@@ -73,26 +74,9 @@ pub struct SweepReport {
     pub ops_ok: u64,
     pub committed: u64,
     pub crashes: u64,
-    /// Seeds with one-sided appends, and the ring counters of [`RunStats`] summed.
+    /// Seeds with one-sided appends.
     pub one_sided_seeds: u64,
-    pub ring_grants: u64,
-    pub ring_revocations: u64,
-    pub ring_writes: u64,
-    pub ring_landed: u64,
-    pub ring_failed: u64,
-    pub ring_refused: u64,
-}
-
-impl SweepReport {
-    fn add_ring(&mut self, s: &RunStats) {
-        self.one_sided_seeds += u64::from(s.one_sided);
-        self.ring_grants += s.ring_grants;
-        self.ring_revocations += s.ring_revocations;
-        self.ring_writes += s.ring_writes;
-        self.ring_landed += s.ring_landed;
-        self.ring_failed += s.ring_failed;
-        self.ring_refused += s.ring_refused;
-    }
+    pub ring: RingStats,
 }
 
 /// Runs seeds `start..start + count` on `jobs` threads (each seed on one thread, so each run stays
@@ -136,7 +120,8 @@ pub fn sweep(
                     r.ops_ok += outcome.stats.ops_ok;
                     r.committed += outcome.stats.committed;
                     r.crashes += outcome.stats.crashes;
-                    r.add_ring(&outcome.stats);
+                    r.one_sided_seeds += u64::from(outcome.stats.one_sided);
+                    r.ring.add(&outcome.stats.ring);
                     if outcome.failure.is_some() {
                         on_failure(&outcome);
                         r.failures.push(outcome);

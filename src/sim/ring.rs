@@ -32,6 +32,32 @@ pub const RC_RETRANSMIT_NS: u64 = 2_000_000;
 /// When a write on a cut link, or to a dead node, completes in error (the NIC's retries ran out).
 pub const RC_ERROR_NS: u64 = 20_000_000;
 
+/// What the channel did in a run (or, summed, a sweep).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RingStats {
+    /// Grants and revocations by the permission rule (a grant replaced by another counts as
+    /// revoked), in every seed.
+    pub grants: u64,
+    pub revocations: u64,
+    /// One-sided writes posted, landed, and failed (of those, `refused` by the follower's NIC
+    /// because the grant they were written under was revoked or replaced).
+    pub writes: u64,
+    pub landed: u64,
+    pub failed: u64,
+    pub refused: u64,
+}
+
+impl RingStats {
+    pub fn add(&mut self, other: &RingStats) {
+        self.grants += other.grants;
+        self.revocations += other.revocations;
+        self.writes += other.writes;
+        self.landed += other.landed;
+        self.failed += other.failed;
+        self.refused += other.refused;
+    }
+}
+
 /// The ring's registration for one grant: what the follower's NIC checks a write against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Registration {

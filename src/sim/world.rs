@@ -15,7 +15,9 @@ use super::events::{Event, EventQueue, Reply};
 use super::invariants::Invariants;
 use super::kv::{Command, Kv};
 use super::network::{Network, NetworkFaults};
-use super::ring::{Landing, Registration, RingHost, Slot, RC_ERROR_NS, RC_RETRANSMIT_NS};
+use super::ring::{
+    Landing, Registration, RingHost, RingStats, Slot, RC_ERROR_NS, RC_RETRANSMIT_NS,
+};
 use super::rng::Rng;
 use super::scenario::Scenario;
 use super::workload::{ClientAction, Request, Workload};
@@ -71,16 +73,7 @@ pub struct RunStats {
     pub snapshots_installed: u64,
     /// The scenario sent appends as one-sided writes (`sim/ring.rs`).
     pub one_sided: bool,
-    /// Ring grants and revocations (a grant replaced by another counts as revoked) by the
-    /// permission rule, in every seed.
-    pub ring_grants: u64,
-    pub ring_revocations: u64,
-    /// One-sided writes posted, landed, and failed (of those, refused by the follower's NIC
-    /// because the grant they were written under was revoked or replaced).
-    pub ring_writes: u64,
-    pub ring_landed: u64,
-    pub ring_failed: u64,
-    pub ring_refused: u64,
+    pub ring: RingStats,
 }
 
 struct Host {
@@ -657,7 +650,7 @@ impl World {
         }
         match landing {
             Some(Landing::Landed) => {
-                self.ctx.stats.ring_landed += 1;
+                self.ctx.stats.ring.landed += 1;
                 let host = self.host(to);
                 let receiver_term = host.node.as_ref().expect("landed on a running node").term();
                 let grant = host.ring.registration().map(|r| r.grant);
@@ -670,9 +663,9 @@ impl World {
                 self.input(to, |_| Ok(()))
             }
             refused_or_full => {
-                self.ctx.stats.ring_failed += 1;
+                self.ctx.stats.ring.failed += 1;
                 if refused_or_full == Some(Landing::Refused) {
-                    self.ctx.stats.ring_refused += 1;
+                    self.ctx.stats.ring.refused += 1;
                 }
                 let back = if refused_or_full.is_some() {
                     self.ctx.sc.network.delay_min_ns
@@ -1180,20 +1173,12 @@ impl Ctx {
     /// Sends `registration` to the node it grants, over the message network.
     fn send_grant(&mut self, from: NodeId, registration: Registration) -> Step {
         let to = registration.grant.leader;
-        let d = self.network.send(from, to);
-        for delay in d.delays_ns.into_iter().flatten() {
-            let at = self.now_ns + delay;
-            self.push(
-                at,
-                Event::RingGrant {
-                    from,
-                    to,
-                    term: registration.grant.term,
-                    rkey: registration.rkey,
-                },
-            )?;
-        }
-        Ok(())
+        self.over_network(from, to, || Event::RingGrant {
+            from,
+            to,
+            term: registration.grant.term,
+            rkey: registration.rkey,
+        })
     }
 
     /// Posts a one-sided write of an Append of `term` into `to`'s ring with `rkey`.
@@ -1206,7 +1191,7 @@ impl Ctx {
         code: u8,
         bytes: &[u8],
     ) -> Step {
-        self.stats.ring_writes += 1;
+        self.stats.ring.writes += 1;
         let failed = Event::RingWriteFailed {
             leader: from,
             follower: to,
@@ -1214,7 +1199,7 @@ impl Ctx {
             rkey,
         };
         let Some(delay) = self.network.rc_write(from, to, RC_RETRANSMIT_NS) else {
-            self.stats.ring_failed += 1;
+            self.stats.ring.failed += 1;
             return self.push(self.now_ns + RC_ERROR_NS, failed);
         };
         let link = self.ring_links.entry((from, to)).or_insert(0);
@@ -1239,18 +1224,21 @@ impl Ctx {
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, code: u8, bytes: &[u8]) -> Step {
+        self.over_network(from, to, || Event::Deliver {
+            from,
+            to,
+            code,
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    /// Schedules what `event` makes at each arrival the network decides for one message
+    /// `from → to` (none when lost, two when duplicated).
+    fn over_network(&mut self, from: NodeId, to: NodeId, event: impl Fn() -> Event) -> Step {
         let d = self.network.send(from, to);
         for delay in d.delays_ns.into_iter().flatten() {
             let at = self.now_ns + delay;
-            self.push(
-                at,
-                Event::Deliver {
-                    from,
-                    to,
-                    code,
-                    bytes: bytes.to_vec(),
-                },
-            )?;
+            self.push(at, event())?;
         }
         Ok(())
     }
@@ -1444,10 +1432,10 @@ fn update_permission(host: &mut Host, ctx: &mut Ctx) -> Step {
     match change {
         GrantChange::Unchanged => return Ok(()),
         GrantChange::Grant { replaced, .. } => {
-            ctx.stats.ring_grants += 1;
-            ctx.stats.ring_revocations += u64::from(replaced.is_some());
+            ctx.stats.ring.grants += 1;
+            ctx.stats.ring.revocations += u64::from(replaced.is_some());
         }
-        GrantChange::Revoke { .. } => ctx.stats.ring_revocations += 1,
+        GrantChange::Revoke { .. } => ctx.stats.ring.revocations += 1,
     }
     if ctx.trace {
         println!("{} n{} ring: {change:?}", ms(ctx.now_ns), host.id);
