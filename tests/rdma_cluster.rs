@@ -11,6 +11,7 @@
 #![cfg(feature = "rdma")]
 
 mod local_cluster;
+mod rdma_support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -19,8 +20,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aurora::cli::up::DurabilityArg;
+use aurora::client::NodeRole;
 use aurora::config::NodeId;
 use local_cluster::LocalCluster;
+use rdma_support::Partition;
 
 /// Longest a test waits for an election, connections or a catch-up: the guest is emulated (TCG),
 /// so everything is 10–50× slower than on hardware.
@@ -55,6 +58,16 @@ fn rdma_overrides(ring: Ring) -> Vec<String> {
         .map(str::to_owned),
     );
     set
+}
+
+/// How the leader is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// SIGKILL; later restarted (in memory mode it comes back empty and catches up).
+    Kill,
+    /// 100% loss both ways on its host's veth (netem on the veth and its bridge port); later
+    /// healed: the deposed leader finds a higher term and follows.
+    Partition,
 }
 
 /// Whether the leader replicates through followers' one-sided rings (`rdma.ring_slots`).
@@ -163,7 +176,7 @@ fn hide_rig_variables() {
     }
 }
 
-fn leader_loss_over_rdma(durability: DurabilityArg, ring: Ring) {
+fn leader_loss_over_rdma(durability: DurabilityArg, ring: Ring, fault: Fault) {
     hide_rig_variables();
     let set = rdma_overrides(ring);
     let set: Vec<&str> = set.iter().map(String::as_str).collect();
@@ -217,7 +230,17 @@ fn leader_loss_over_rdma(durability: DurabilityArg, ring: Ring) {
     let before_kill = acked_count();
     let followers: Vec<NodeId> = ids.iter().copied().filter(|&p| p != old_leader).collect();
     assert_ring_use(&cluster, ring, old_leader, &followers);
-    cluster.kill(old_leader);
+    let host = old_leader - 1;
+    let partition = match fault {
+        Fault::Kill => {
+            cluster.kill(old_leader);
+            None
+        }
+        Fault::Partition => Some([
+            Partition::new(&format!("veth{host}")),
+            Partition::new(&format!("vbr{host}")),
+        ]),
+    };
     let new_leader = wait_for_leader(&mut cluster, Some(old_leader));
     let deadline = Instant::now() + WAIT;
     while acked_count() < before_kill + 20 {
@@ -259,9 +282,12 @@ fn leader_loss_over_rdma(durability: DurabilityArg, ring: Ring) {
         .unwrap_or_else(|| cluster.fail("the acknowledged large value is lost"));
     assert!(kv.value == large, "the large value came back changed");
 
-    // The killed node comes back, redials / is redialed over rdma_cm, and catches up: a stale
-    // read on it alone sees the last acknowledged write.
-    cluster.start_node(old_leader);
+    // The killed node comes back (the partitioned one is let back), redials / is redialed over
+    // rdma_cm, and catches up: a stale read on it alone sees the last acknowledged write.
+    match partition {
+        None => cluster.start_node(old_leader),
+        Some(sides) => sides.into_iter().for_each(Partition::heal),
+    }
     let others: Vec<NodeId> = ids.iter().copied().filter(|&p| p != old_leader).collect();
     wait_connected_over_rdma(&cluster, old_leader, &others);
     let last_index = *acked.last().expect("writes were acked");
@@ -281,24 +307,43 @@ fn leader_loss_over_rdma(durability: DurabilityArg, ring: Ring) {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    if fault == Fault::Partition {
+        // The deposed leader saw the higher term and follows; its old ring grants are dead.
+        let status = cluster
+            .status(old_leader)
+            .unwrap_or_else(|| cluster.fail(&format!("node {old_leader} does not answer")));
+        assert_eq!(
+            status.role,
+            NodeRole::Follower,
+            "the deposed leader {old_leader} still claims {:?} in term {}",
+            status.role,
+            status.term
+        );
+    }
     println!(
-        "rdma cluster ({durability:?}): node {old_leader} killed, node {new_leader} led after it; \
-         {} writes acknowledged and read back; node {old_leader} restarted and caught up",
+        "rdma cluster ({durability:?}, ring {ring:?}, {fault:?}): node {old_leader} lost, node \
+         {new_leader} led after it; {} writes acknowledged and read back; node {old_leader} back \
+         and caught up",
         acked.len()
     );
 }
 
 #[test]
 fn rdma_cluster_survives_the_leaders_loss_in_memory_mode() {
-    leader_loss_over_rdma(DurabilityArg::Memory, Ring::Off);
+    leader_loss_over_rdma(DurabilityArg::Memory, Ring::Off, Fault::Kill);
 }
 
 #[test]
 fn rdma_cluster_survives_the_leaders_loss_in_fsync_mode() {
-    leader_loss_over_rdma(DurabilityArg::Fsync, Ring::Off);
+    leader_loss_over_rdma(DurabilityArg::Fsync, Ring::Off, Fault::Kill);
 }
 
 #[test]
 fn rdma_cluster_replicating_through_the_one_sided_ring_survives_the_leaders_loss() {
-    leader_loss_over_rdma(DurabilityArg::Memory, Ring::On);
+    leader_loss_over_rdma(DurabilityArg::Memory, Ring::On, Fault::Kill);
+}
+
+#[test]
+fn rdma_cluster_on_the_ring_deposes_a_partitioned_leader_and_takes_it_back() {
+    leader_loss_over_rdma(DurabilityArg::Memory, Ring::On, Fault::Partition);
 }

@@ -26,7 +26,7 @@ pub struct PeerStatus {
 #[derive(Debug, Clone)]
 pub struct StatusSnapshot {
     pub node: NodeStatus,
-    /// The peer fabric (`tcp_uring`, `dpdk`).
+    /// The peer fabric (`tcp_uring`, `dpdk`, `rdma`).
     pub transport: &'static str,
     /// A memory-mode node that restarted without its log and does not vote yet.
     pub recovering: bool,
