@@ -138,6 +138,76 @@ fn check_deposed(f: &mut RdmaTransport, l1: &mut RdmaTransport, l2: &mut RdmaTra
 }
 
 #[test]
+fn a_grant_moves_once_in_a_term_from_the_candidate_to_the_winner() {
+    // The follower voted for candidate 1 in term 4, then accepted leader 2 of term 4.
+    let mut f = follower();
+    let mut l1 = RdmaTransport::new(node(1, 0, &[(FOLLOWER, addr_of(&f))], &[])).unwrap();
+    let mut l2 = RdmaTransport::new(node(2, 2, &[(FOLLOWER, addr_of(&f))], &[])).unwrap();
+    until_up(&mut [&mut f, &mut l1, &mut l2], 1, FOLLOWER);
+    until_up(&mut [&mut f, &mut l1, &mut l2], 2, FOLLOWER);
+    let to_candidate = f.grant_ring(1, 4).unwrap();
+    assert!(f.grant_ring(1, 4).is_err(), "a grant never repeats");
+    let to_winner = f.grant_ring(2, 4).unwrap();
+    assert_ne!(
+        to_candidate.rkey, to_winner.rkey,
+        "the move is a new registration"
+    );
+    assert!(f.grant_ring(1, 4).is_err(), "and never moves back");
+    assert!(f.grant_ring(3, 4).is_err(), "nor a second time in the term");
+    // The loser's rkey is dead; the winner writes.
+    l1.accept_ring_grant(FOLLOWER, to_candidate);
+    l2.accept_ring_grant(FOLLOWER, to_winner);
+    l2.ring_append(FOLLOWER, 4, 1, 4, 0, b"from the winner")
+        .unwrap();
+    let got = appends(&mut [&mut f, &mut l1, &mut l2], 1);
+    assert_eq!((got[0].from, got[0].leader_term), (2, 4));
+    l1.ring_append(FOLLOWER, 4, 2, 4, 1, b"STALE from the losing candidate")
+        .unwrap();
+    until_cut_off(&mut [&mut f, &mut l1, &mut l2], 1);
+    assert_eq!(f.ring_entry(2), None, "nothing of the loser's write landed");
+}
+
+#[test]
+fn a_revoked_grant_cuts_the_leader_off_before_anyone_else_is_granted() {
+    // The follower moves to a higher term with nobody to grant (it campaigns): it revokes.
+    let mut f = follower();
+    let mut l1 = RdmaTransport::new(node(1, 0, &[(FOLLOWER, addr_of(&f))], &[])).unwrap();
+    let mut l2 = RdmaTransport::new(node(2, 2, &[(FOLLOWER, addr_of(&f))], &[])).unwrap();
+    until_up(&mut [&mut f, &mut l1, &mut l2], 1, FOLLOWER);
+    until_up(&mut [&mut f, &mut l1, &mut l2], 2, FOLLOWER);
+    let g1 = f.grant_ring(1, 1).unwrap();
+    l1.accept_ring_grant(FOLLOWER, g1);
+    l1.ring_append(FOLLOWER, 1, 1, 1, 0, b"from leader 1")
+        .unwrap();
+    assert_eq!(appends(&mut [&mut f, &mut l1, &mut l2], 1)[0].from, 1);
+    assert_eq!(f.revoke_ring(), Some((1, 1)));
+    assert_eq!(f.revoke_ring(), None, "nothing left to revoke");
+    assert_eq!(f.ring_stats().revocations, 1);
+    let before = f.ring_stats().appends_delivered;
+    l1.ring_append(FOLLOWER, 1, 2, 1, 1, b"STALE after the revocation")
+        .unwrap();
+    let reason = until_cut_off(&mut [&mut f, &mut l1, &mut l2], 1);
+    assert!(
+        matches!(reason, DownReason::Io { .. } | DownReason::Closed),
+        "{reason:?}"
+    );
+    assert_eq!(f.ring_entry(2), None, "nothing of the revoked write landed");
+    assert_eq!(f.ring_stats().appends_delivered, before);
+    assert!(
+        f.grant_ring(2, 1).is_err(),
+        "the revoked term is never granted again"
+    );
+    // The next term's leader gets a fresh registration and writes.
+    let g2 = f.grant_ring(2, 2).unwrap();
+    assert_ne!(g1.rkey, g2.rkey);
+    l2.accept_ring_grant(FOLLOWER, g2);
+    l2.ring_append(FOLLOWER, 2, 2, 2, 1, b"from leader 2")
+        .unwrap();
+    let got = appends(&mut [&mut f, &mut l1, &mut l2], 1);
+    assert_eq!((got[0].from, got[0].index), (2, 2));
+}
+
+#[test]
 fn a_deposed_leader_cannot_write_after_the_follower_grants_a_higher_term() {
     let mut f = follower();
     let mut l1 = RdmaTransport::new(node(1, 0, &[(FOLLOWER, addr_of(&f))], &[])).unwrap();

@@ -60,6 +60,13 @@ impl PeerTransport {
         }
     }
 
+    /// Drops this node's ring registration: the holder of the last grant can no longer write.
+    pub(super) fn ring_revoke(&mut self) {
+        if let PeerTransport::Rdma(t) = self {
+            t.revoke_ring();
+        }
+    }
+
     pub(super) fn ring_accept(
         &mut self,
         peer: u64,

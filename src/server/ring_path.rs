@@ -16,9 +16,8 @@
 //! Safety does not rest on the ring: a slot's frame is a normal Append frame that the consensus
 //! core checks (term, log matching) like any other. The permission keeps a deposed leader's bytes
 //! out of the ring memory (its rkey is dead at the follower's NIC) and confines a leader's writes
-//! to the term it was granted. A revocation without a new holder cannot deregister the ring (the
-//! transport re-registers only on a grant): the previous holder's rkey stays valid until the next
-//! grant, and its writes, if any, carry its old term and are refused by the core.
+//! to the term it was granted. A revocation without a new holder (the node campaigns, or moved to a
+//! term with no leader yet) deregisters the ring: nobody can write it until the next grant.
 
 use crate::consensus::ring_permission::{GrantChange, PermissionInput, RingPermission};
 use crate::consensus::{Message, Node, OutMessage};
@@ -123,6 +122,7 @@ impl RingPath {
                     term = revoked.term,
                     "ring grant revoked"
                 );
+                transport.ring_revoke();
                 self.issued = None;
             }
         }

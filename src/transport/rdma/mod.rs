@@ -357,6 +357,11 @@ struct LocalRing {
     memory: RingMemory,
     mr: *mut ffi::Mr,
     granted: Option<(PeerId, u64)>,
+    /// The term of the last grant, kept across a revocation: grants only move to higher terms,
+    /// except once within a term, from the candidate this node voted for to the leader it accepted.
+    last_term: u64,
+    /// Whether the grant of `last_term` already moved once.
+    moved_in_term: bool,
     appends: VecDeque<RingAppend>,
 }
 
@@ -373,6 +378,8 @@ pub struct RingStats {
     pub appends_overflowed: u64,
     /// Grants issued (each a fresh registration).
     pub grants: u64,
+    /// Grants revoked with no new holder (registration dropped).
+    pub revocations: u64,
 }
 
 /// The verbs transport of one shard. See the module docs.
@@ -554,6 +561,8 @@ impl RdmaTransport {
                     memory: RingMemory::new(this.cfg.ring_slots, this.cfg.ring_slot_bytes),
                     mr: null_mut(),
                     granted: None,
+                    last_term: 0,
+                    moved_in_term: false,
                     appends: VecDeque::with_capacity(this.cfg.ring_slots as usize),
                 });
             }
@@ -601,10 +610,15 @@ impl RdmaTransport {
     /// consensus reply.
     pub fn grant_ring(&mut self, leader: PeerId, term: u64) -> Result<RingGrant, RingError> {
         let ring = self.ring.as_mut().ok_or(RingError::NoRing)?;
-        if let Some((_, granted)) = ring.granted {
-            if term <= granted {
-                return Err(RingError::StaleTerm { term, granted });
-            }
+        // The one move a term allows: from the voted-for candidate to the term's leader.
+        let moves_to_winner = term == ring.last_term
+            && !ring.moved_in_term
+            && ring.granted.is_some_and(|(holder, _)| holder != leader);
+        if ring.last_term > 0 && term <= ring.last_term && !moves_to_winner {
+            return Err(RingError::StaleTerm {
+                term,
+                granted: ring.last_term,
+            });
         }
         let (base, len) = ring.memory.region();
         // SAFETY: the ring memory lives as long as `self` and is never moved; the PD is alive.
@@ -622,6 +636,8 @@ impl RdmaTransport {
             assert_eq!(rc, 0, "deregistering the previous ring registration failed");
         }
         ring.granted = Some((leader, term));
+        ring.moved_in_term = moves_to_winner;
+        ring.last_term = term;
         // Appends reported under the old term stay valid log data; the consensus core judges them.
         self.ring_stats.grants += 1;
         // SAFETY: `mr` is the live registration made above.
@@ -639,6 +655,28 @@ impl RdmaTransport {
             slots: ring.memory.slots,
             slot_bytes: ring.memory.slot_bytes,
         })
+    }
+
+    /// Revokes the current grant without granting anyone (this node moved to a term with no
+    /// leader to grant, e.g. it campaigns): the registration is deregistered, so the holder's rkey
+    /// dies at this NIC and its writes fail there; nobody writes the ring until the next grant.
+    /// Returns the revoked grant, `None` if there was none.
+    pub fn revoke_ring(&mut self) -> Option<(PeerId, u64)> {
+        let ring = self.ring.as_mut()?;
+        let revoked = ring.granted.take()?;
+        let old = std::mem::replace(&mut ring.mr, null_mut());
+        if !old.is_null() {
+            // SAFETY: `old` was registered by `grant_ring` and is no longer handed out.
+            let rc = unsafe { ffi::aur_mr_dereg(old) };
+            assert_eq!(rc, 0, "deregistering the revoked ring registration failed");
+        }
+        self.ring_stats.revocations += 1;
+        tracing::info!(
+            leader = revoked.0,
+            term = revoked.1,
+            "ring write permission revoked"
+        );
+        Some(revoked)
     }
 
     /// Records the write permission `peer` granted this node (as the leader of `grant.term`).

@@ -102,7 +102,8 @@ pub enum RingError {
     NoRing,
     #[error(
         "cannot grant ring write permission for term {term}: term {granted} was already granted \
-         (grants only move to higher terms)"
+         (grants only move to higher terms, or once within a term from the voted-for candidate \
+         to the accepted leader)"
     )]
     StaleTerm { term: u64, granted: u64 },
     #[error(
