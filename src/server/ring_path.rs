@@ -5,8 +5,9 @@
 //!   only). A new grant registers the ring anew (fresh rkey; the previous holder's rkey dies with
 //!   the old registration) and its 32 bytes travel to the holder in a [`FrameKind::RingGrant`]
 //!   frame, sent again whenever the holder's connection comes back up.
-//! - **Leader**: a grant for its current term from a connected follower is accepted; from then on
-//!   every Append frame to that follower that fits a slot is RDMA-WRITTEN WITH IMMEDIATE into the
+//! - **Leader**: a grant for its current term is kept (a voter's grant reaches a candidate before
+//!   the vote does); once it leads that term, every Append frame to that follower that fits a slot
+//!   is RDMA-WRITTEN WITH IMMEDIATE into the
 //!   follower's ring (the slot header carries the leader's term and the Append's commit index)
 //!   instead of SENT. A write that cannot be posted, a frame larger than a slot, a grant of another
 //!   term, or a follower whose connection went down since its grant: the frame goes by SEND.
@@ -18,7 +19,10 @@
 //! out of the ring memory (its rkey is dead at the follower's NIC) and confines a leader's writes
 //! to the term it was granted. A revocation without a new holder cannot deregister the ring (the
 //! transport re-registers only on a grant): the previous holder's rkey stays valid until the next
-//! grant, and its writes, if any, carry its old term and are refused by the core.
+//! grant, and its writes, if any, carry its old term and are refused by the core. The transport
+//! registers a grant only for a higher term than the last: when the rule moves a term's grant
+//! from the voted-for candidate to another node that won that term, the registration fails
+//! (logged) and that leader replicates to this node over SEND for the term.
 
 use crate::consensus::ring_permission::{GrantChange, PermissionInput, RingPermission};
 use crate::consensus::{Message, Node, OutMessage};
@@ -28,7 +32,7 @@ use crate::wire::{FrameBuilder, FrameKind, FrameRules, HeaderFields, HEADER_LEN}
 
 use super::peer_transport::PeerTransport;
 
-/// Ring appends handed to the node per poll (the ring has at most this many slots in flight).
+/// Ring appends handed to the node per poll (more wait in the transport's bounded queue).
 const APPENDS_PER_POLL: usize = 256;
 
 /// Counters of the ring path, for `/status`.
