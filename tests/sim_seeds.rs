@@ -35,6 +35,14 @@ fn weak_quorums_are_caught() {
     );
 }
 
+/// Seed 18978 once crashed a `memory`-mode node while a deposed leader's longer log of an older
+/// term passed for holding the committed entries, and the survivors lost a committed entry.
+#[test]
+fn memory_mode_crashes_wait_until_the_committed_entry_itself_is_elsewhere() {
+    let o = run_seed(18978, false);
+    assert_eq!(o.failure, None);
+}
+
 #[test]
 fn one_sided_seeds_write_through_rings_and_stay_green() {
     use aurora::sim::Scenario;

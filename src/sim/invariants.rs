@@ -74,6 +74,11 @@ impl Invariants {
         self.committed.len() as LogIndex
     }
 
+    /// The term of the entry committed at `index`, if one is known.
+    pub fn committed_term(&self, index: LogIndex) -> Option<Term> {
+        self.committed_at(index).map(|c| c.term)
+    }
+
     /// The node restarted: its commit index may start lower (it is restored, not remembered), and
     /// its log is checked afresh.
     pub fn restarted(&mut self, id: NodeId) {

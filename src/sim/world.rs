@@ -931,9 +931,14 @@ impl World {
 
     /// Replicated memory survives while a quorum lives: a node may lose its memory only while every
     /// other member runs and holds everything committed so far in its log (the deployment rule of
-    /// the `memory` mode: one node at a time, and only once the others have caught up).
+    /// the `memory` mode: one node at a time, and only once the others have caught up). Holding
+    /// means the committed entry itself — same index and term, so by log matching the whole prefix
+    /// — not merely as many entries: a deposed leader's longer log of an older term does not count
+    /// (seed 18978 crashed a node while the only other copy of the last committed entry was on the
+    /// leader, and the two survivors elected the deposed one).
     fn memory_crash_allowed(&self, id: NodeId) -> bool {
         let committed = self.ctx.invariants.max_committed();
+        let committed_term = self.ctx.invariants.committed_term(committed);
         let Some(membership) = self
             .leader()
             .and_then(|l| self.host(l).node.as_ref())
@@ -946,8 +951,9 @@ impl World {
             .filter(|h| h.id != id && membership.is_member(h.id))
             .all(|h| {
                 h.node.as_ref().is_some_and(|n| {
-                    n.stable_index() >= committed && n.log().snapshot().index <= committed
-                        || n.log().snapshot().index >= committed
+                    n.log().snapshot().index >= committed
+                        || n.stable_index() >= committed
+                            && n.log().term(committed) == committed_term
                 })
             })
     }
