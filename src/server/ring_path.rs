@@ -5,10 +5,10 @@
 //!   only). A new grant registers the ring anew (fresh rkey; the previous holder's rkey dies with
 //!   the old registration) and its 32 bytes travel to the holder in a [`FrameKind::RingGrant`]
 //!   frame, sent again whenever the holder's connection comes back up.
-//! - **Leader**: a grant for its current term from a connected follower is accepted; from then on
-//!   every Append frame to that follower that fits a slot is RDMA-WRITTEN WITH IMMEDIATE into the
-//!   follower's ring (the slot header carries the leader's term and the Append's commit index)
-//!   instead of SENT. A write that cannot be posted, a frame larger than a slot, a grant of another
+//! - **Leader**: a grant for its current term is kept (a voter's grant reaches a candidate before
+//!   the vote does); once it leads that term, every Append frame to that follower that fits a slot
+//!   is RDMA-WRITTEN WITH IMMEDIATE into the follower's ring (the slot header carries the leader's
+//!   term and the Append's commit index) instead of SENT. A write that cannot be posted, a frame larger than a slot, a grant of another
 //!   term, or a follower whose connection went down since its grant: the frame goes by SEND.
 //! - **Follower again**: each verified slot is handed to the node as the frame it holds, exactly
 //!   as a received frame; acknowledgements go back over SEND.
@@ -17,7 +17,9 @@
 //! core checks (term, log matching) like any other. The permission keeps a deposed leader's bytes
 //! out of the ring memory (its rkey is dead at the follower's NIC) and confines a leader's writes
 //! to the term it was granted. A revocation without a new holder (the node campaigns, or moved to a
-//! term with no leader yet) deregisters the ring: nobody can write it until the next grant.
+//! term with no leader yet) deregisters the ring: nobody can write it until the next grant. Every
+//! grant is a new registration; within one term the grant may move once, from the candidate this
+//! node voted for to the leader of that term, if another node won.
 
 use crate::consensus::ring_permission::{GrantChange, PermissionInput, RingPermission};
 use crate::consensus::{Message, Node, OutMessage};
@@ -27,7 +29,7 @@ use crate::wire::{FrameBuilder, FrameKind, FrameRules, HeaderFields, HEADER_LEN}
 
 use super::peer_transport::PeerTransport;
 
-/// Ring appends handed to the node per poll (the ring has at most this many slots in flight).
+/// Ring appends handed to the node per poll (more wait in the transport's bounded queue).
 const APPENDS_PER_POLL: usize = 256;
 
 /// Counters of the ring path, for `/status`.
