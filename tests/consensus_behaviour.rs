@@ -489,3 +489,40 @@ fn append_never_rewrites_committed_entries() {
         "log unchanged"
     );
 }
+
+#[test]
+fn the_log_refuses_proposals_past_its_payload_bytes_until_compacted() {
+    let membership = majority(&[1, 2, 3], &[]);
+    let mut c = Cluster::with(3, |id| {
+        let mut cfg = config(id, membership);
+        cfg.max_entry_bytes = 4_000;
+        cfg.max_log_bytes = 10_000;
+        cfg
+    });
+    let leader = c.elect();
+    let value = [7u8; 3_000];
+    for _ in 0..3 {
+        c.node_mut(leader).propose(&value).expect("fits the bytes");
+    }
+    let held = c.node(leader).log().payload_bytes();
+    assert!((9_000..10_000).contains(&held), "{held} payload bytes held");
+    match c.node_mut(leader).propose(&value) {
+        Err(ProposeError::LogFull {
+            bytes, limit_bytes, ..
+        }) => assert_eq!((bytes, limit_bytes), (held, 10_000)),
+        other => panic!("expected LogFull by bytes, got {other:?}"),
+    }
+    // A small entry still fits; then commit, apply and compact frees the bytes.
+    c.node_mut(leader)
+        .propose(&[1; 500])
+        .expect("500 bytes fit");
+    c.run(50);
+    let commit = c.node(leader).commit_index();
+    c.node_mut(leader)
+        .compact(commit)
+        .expect("compact the applied log");
+    assert!(c.node(leader).log().payload_bytes() < 3_000);
+    c.node_mut(leader)
+        .propose(&value)
+        .expect("room again after compaction");
+}

@@ -34,6 +34,9 @@ pub struct NodeConfig {
     /// Entries held in memory; the host compacts after snapshots. A full log refuses proposals and
     /// drops appends (the leader retries), it never grows past this.
     pub max_log_entries: usize,
+    /// Payload bytes the in-memory log holds before it refuses proposals and drops appends like a
+    /// full log (one entry may cross it).
+    pub max_log_bytes: usize,
     /// Linearizable reads waiting for confirmation or apply.
     pub max_pending_reads: usize,
     /// Messages buffered for the host between two [`Node::ready`](super::Node::ready) calls; overflow is
@@ -64,6 +67,7 @@ impl NodeConfig {
             max_entry_bytes: 1 << 20,
             max_uncommitted_entries: 65_536,
             max_log_entries: 1 << 20,
+            max_log_bytes: 1 << 30,
             max_pending_reads: 4096,
             max_outbox_messages: 4096,
             max_apply_batch: 4096,
@@ -104,6 +108,7 @@ impl NodeConfig {
             ("max_entry_bytes", self.max_entry_bytes),
             ("max_uncommitted_entries", self.max_uncommitted_entries),
             ("max_log_entries", self.max_log_entries),
+            ("max_log_bytes", self.max_log_bytes),
             ("max_pending_reads", self.max_pending_reads),
             ("max_outbox_messages", self.max_outbox_messages),
             ("max_apply_batch", self.max_apply_batch),

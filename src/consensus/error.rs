@@ -20,9 +20,15 @@ pub enum ProposeError {
     )]
     Busy { uncommitted: u64, limit: usize },
     #[error(
-        "the in-memory log holds {len} entries (limit {limit}); the host must snapshot and compact"
+        "the in-memory log holds {len} entries (limit {limit}) of {bytes} payload bytes (limit \
+         {limit_bytes}); the host must snapshot and compact"
     )]
-    LogFull { len: usize, limit: usize },
+    LogFull {
+        len: usize,
+        limit: usize,
+        bytes: usize,
+        limit_bytes: usize,
+    },
     #[error("entry of {len_bytes} bytes exceeds max_entry_bytes {max_bytes}; split it")]
     TooLarge { len_bytes: usize, max_bytes: usize },
     #[error("empty batch: propose at least one entry")]

@@ -1,8 +1,9 @@
 //! The in-memory tail of the replicated log after the last snapshot.
 //!
-//! Entries live in a ring (`VecDeque`) bounded by `max_log_entries`; payload buffers of truncated and
-//! compacted entries go to a free list and are reused by later appends, so a log that is compacted as
-//! fast as it grows allocates nothing in steady state.
+//! Entries live in a ring (`VecDeque`) bounded by `max_log_entries` and by `max_log_bytes` of
+//! payload; payload buffers of truncated and compacted entries go to a free list and are reused by
+//! later appends, so a log that is compacted as fast as it grows allocates nothing in steady state.
+//! Large buffers are not kept (a 1 MiB value's buffer reused for a 64-byte entry would pin 1 MiB).
 
 use std::collections::VecDeque;
 
@@ -11,6 +12,8 @@ use super::types::{Entry, EntryKind, LogIndex, SnapshotMeta, Term};
 
 /// Most recycled payload buffers kept; beyond this, freed buffers are dropped.
 const MAX_FREE_BUFFERS: usize = 4096;
+/// Largest buffer capacity recycled; larger ones go back to the allocator.
+const MAX_RECYCLED_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Entries `snapshot.index + 1 ..= last_index()`, plus the meta of the snapshot before them.
 #[derive(Debug)]
@@ -19,16 +22,22 @@ pub struct Log {
     entries: VecDeque<Entry>,
     free: Vec<Vec<u8>>,
     max_entries: usize,
+    /// Payload bytes of the entries held, and their bound.
+    payload_bytes: usize,
+    max_bytes: usize,
 }
 
 impl Log {
-    /// An empty log after `snapshot` (index 0 for a fresh node) holding at most `max_entries`.
-    pub(crate) fn new(snapshot: SnapshotMeta, max_entries: usize) -> Self {
+    /// An empty log after `snapshot` (index 0 for a fresh node) holding at most `max_entries`, and
+    /// accepting appends while it holds less than `max_bytes` of payload.
+    pub(crate) fn new(snapshot: SnapshotMeta, max_entries: usize, max_bytes: usize) -> Self {
         Self {
             snapshot,
             entries: VecDeque::new(),
             free: Vec::new(),
             max_entries,
+            payload_bytes: 0,
+            max_bytes,
         }
     }
 
@@ -59,13 +68,20 @@ impl Log {
         self.entries.is_empty()
     }
 
-    pub fn is_full(&self) -> bool {
-        self.entries.len() >= self.max_entries
+    /// Payload bytes of the entries held.
+    pub fn payload_bytes(&self) -> usize {
+        self.payload_bytes
     }
 
-    /// Room left before the bound.
-    pub fn room(&self) -> usize {
-        self.max_entries.saturating_sub(self.entries.len())
+    /// No append fits: the entry bound is reached, or the payload bytes are at their bound.
+    pub fn is_full(&self) -> bool {
+        self.entries.len() >= self.max_entries || self.payload_bytes >= self.max_bytes
+    }
+
+    /// Whether `count` more entries of `bytes` payload in all stay within both bounds.
+    pub fn has_room(&self, count: usize, bytes: usize) -> bool {
+        self.entries.len().saturating_add(count) <= self.max_entries
+            && self.payload_bytes.saturating_add(bytes) <= self.max_bytes
     }
 
     /// The term at `index`, if known (held in memory, or the snapshot's last index).
@@ -94,10 +110,11 @@ impl Log {
         self.entries.range(lo..hi.max(lo))
     }
 
-    /// Appends an entry of `term` carrying a copy of `payload`; the caller checked `!is_full()`.
+    /// Appends an entry of `term` carrying a copy of `payload`; the caller checked `!is_full()`
+    /// (restoring from storage may pass the byte bound; the entry bound is hard).
     pub(crate) fn append(&mut self, term: Term, kind: EntryKind, payload: &[u8]) -> LogIndex {
         assert!(
-            !self.is_full(),
+            self.entries.len() < self.max_entries,
             "append to a full log: caller must check is_full first"
         );
         assert!(
@@ -108,6 +125,7 @@ impl Log {
         let mut buf = self.free.pop().unwrap_or_default();
         buf.clear();
         buf.extend_from_slice(payload);
+        self.payload_bytes += payload.len();
         let index = self.last_index() + 1;
         self.entries.push_back(Entry {
             term,
@@ -184,7 +202,8 @@ impl Log {
     }
 
     fn recycle(&mut self, buf: Vec<u8>) {
-        if self.free.len() < MAX_FREE_BUFFERS {
+        self.payload_bytes -= buf.len();
+        if self.free.len() < MAX_FREE_BUFFERS && buf.capacity() <= MAX_RECYCLED_BUFFER_BYTES {
             self.free.push(buf);
         }
     }

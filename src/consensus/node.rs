@@ -156,7 +156,7 @@ impl Node {
             term: 0,
             membership: config.membership,
         });
-        let mut log = Log::new(snapshot, config.max_log_entries);
+        let mut log = Log::new(snapshot, config.max_log_entries, config.max_log_bytes);
         if restored.entries.len() > config.max_log_entries {
             return Err(NodeError::Restore(
                 "more restored entries than max_log_entries; compact first",
@@ -485,7 +485,7 @@ impl Node {
         if count == 0 {
             return Err(ProposeError::Empty);
         }
-        self.check_can_propose(count)?;
+        let mut bytes = 0usize;
         for p in payloads.clone() {
             if p.len() > self.cfg.max_entry_bytes {
                 return Err(ProposeError::TooLarge {
@@ -493,7 +493,9 @@ impl Node {
                     max_bytes: self.cfg.max_entry_bytes,
                 });
             }
+            bytes += p.len();
         }
+        self.check_can_propose(count, bytes)?;
         let first = self.log.last_index() + 1;
         for p in payloads {
             self.log.append(self.term, EntryKind::Normal, p);
@@ -511,7 +513,8 @@ impl Node {
     /// Starts a joint-consensus change to `target` (simple voter set and learners). The leader appends
     /// C_old,new now and C_new automatically once C_old,new commits; one change at a time.
     pub fn propose_conf_change(&mut self, target: Membership) -> Result<Proposal, ProposeError> {
-        self.check_can_propose(2)?;
+        // C_old,new and C_new, each one encoded membership (at most 512 bytes).
+        self.check_can_propose(2, 2 * 512)?;
         if self.membership.is_joint() || self.membership_index > self.commit {
             return Err(ProposeError::ChangeInProgress {
                 index: self.membership_index,
@@ -1401,7 +1404,7 @@ impl Node {
         index
     }
 
-    fn check_can_propose(&self, count: usize) -> Result<(), ProposeError> {
+    fn check_can_propose(&self, count: usize, bytes: usize) -> Result<(), ProposeError> {
         if self.role != Role::Leader {
             return Err(match self.leader {
                 Some(leader) => ProposeError::NotLeader { leader },
@@ -1418,10 +1421,12 @@ impl Node {
                 limit: self.cfg.max_uncommitted_entries,
             });
         }
-        if self.log.room() < count {
+        if !self.log.has_room(count, bytes) {
             return Err(ProposeError::LogFull {
                 len: self.log.len(),
                 limit: self.cfg.max_log_entries,
+                bytes: self.log.payload_bytes(),
+                limit_bytes: self.cfg.max_log_bytes,
             });
         }
         Ok(())

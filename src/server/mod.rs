@@ -290,6 +290,9 @@ fn node_config(cfg: &ServerConfig, membership: Membership) -> NodeConfig {
     n.max_log_entries = usize::try_from(c.limits.max_log_bytes_in_memory / LOG_ENTRY_COST_BYTES)
         .unwrap_or(usize::MAX)
         .clamp(1_024, 1 << 24);
+    // And by its payload bytes themselves: with large values the bytes bind long before the
+    // entries (a snapshot is taken when half of them are used, see `Snapshotter::due`).
+    n.max_log_bytes = usize::try_from(c.limits.max_log_bytes_in_memory).unwrap_or(usize::MAX);
     // The log holds the entries since the last compaction: up to one interval plus the entries
     // applied while the snapshot is written.
     let every = c.storage.snapshot_every_entries;

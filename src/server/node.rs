@@ -799,7 +799,11 @@ impl NodeLoop {
 
     /// Starts a snapshot of the store at `applied` when one is due (see [`Snapshotter`]).
     fn maybe_snapshot(&mut self, applied: u64) {
-        if !self.snapshots.due(applied) {
+        let log_bytes = self.node.log().payload_bytes();
+        if !self
+            .snapshots
+            .due(applied, log_bytes, self.node.config().max_log_bytes)
+        {
             return;
         }
         let meta = match self.node.snapshot_meta(applied) {
@@ -1060,11 +1064,12 @@ impl NodeLoop {
                     ProposeError::NotLeader { leader } => self.desk.not_leader(Some(leader)),
                     ProposeError::NoLeader => ServerError::NoLeader,
                     ProposeError::Busy { .. } => ServerError::Busy,
-                    ProposeError::LogFull { len, .. } => ServerError::Unavailable {
+                    ProposeError::LogFull { len, bytes, .. } => ServerError::Unavailable {
                         reason: format!(
-                            "the in-memory log is full ({len} entries, limits.max_log_bytes_in_memory): \
-                             a snapshot every storage.snapshot_every_entries compacts it; lower \
-                             that or raise the limit and restart the cluster"
+                            "the in-memory log is full ({len} entries, {bytes} bytes; \
+                             limits.max_log_bytes_in_memory): a snapshot compacts it every \
+                             storage.snapshot_every_entries entries or half that many bytes; \
+                             retry, or raise the limit and restart the cluster"
                         ),
                     },
                     ProposeError::TooLarge {

@@ -63,10 +63,13 @@ impl Snapshotter {
         }
     }
 
-    /// Whether a snapshot at `applied` is due: enough entries since the last one and no save in
-    /// progress.
-    pub fn due(&self, applied: u64) -> bool {
-        self.saving.is_none() && applied >= self.taken_index.saturating_add(self.every_entries)
+    /// Whether a snapshot at `applied` is due: no save in progress, and enough entries since the
+    /// last one or a log holding `log_bytes` of payload, at least half its bound `max_log_bytes`
+    /// (large values fill the log's bytes long before its entries).
+    pub fn due(&self, applied: u64, log_bytes: usize, max_log_bytes: usize) -> bool {
+        self.saving.is_none()
+            && (applied >= self.taken_index.saturating_add(self.every_entries)
+                || (applied > self.taken_index && log_bytes >= max_log_bytes / 2))
     }
 
     /// Encodes `store` (applied up to `meta.index`) and starts saving it off the loop.
