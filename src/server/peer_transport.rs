@@ -245,6 +245,9 @@ pub(super) fn open_rdma(cfg: &super::ServerConfig) -> Result<PeerTransport, Stri
         + 256;
     t.backoff_min_ms = c.timing.reconnect_backoff_ms.max(1);
     t.backoff_max_ms = t.backoff_min_ms.max(1_000);
+    // Followers send nothing to each other: a connection between two of them broken during a
+    // partition would stay half-open (the dialer never learns) without a probe.
+    t.keepalive_ms = c.timing.heartbeat_interval_ms.saturating_mul(5).max(100);
     // The one-sided ring (`rdma.ring_slots`): one peer slab per slot, so an Append frame that
     // fits a slab fits a slot.
     t.ring_slots = r.ring_slots;

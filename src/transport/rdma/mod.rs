@@ -97,6 +97,10 @@ pub struct RdmaConfig {
     pub ring_slots: u32,
     /// Bytes per ring slot (a multiple of 8, header included).
     pub ring_slot_bytes: u32,
+    /// A connection that sent nothing for this long sends a Ping (0: never). Without traffic an
+    /// RC queue pair never learns that its peer is gone (its DISCONNECT may have been lost in a
+    /// partition), so the side that redials would wait forever while the other waits for it.
+    pub keepalive_ms: u64,
 }
 
 impl RdmaConfig {
@@ -126,6 +130,7 @@ impl RdmaConfig {
             ack_timeout_exp: 16,
             ring_slots: 0,
             ring_slot_bytes: 4096,
+            keepalive_ms: 0,
         }
     }
 
@@ -320,6 +325,8 @@ struct Conn {
     recv_missing: usize,
     sends: Box<[Option<(Buf, SendUse)>]>,
     send_free: Vec<u16>,
+    /// When this connection last posted a send or a ring write (for the keepalive).
+    last_send_ns: u64,
 }
 
 impl Conn {
@@ -337,6 +344,7 @@ impl Conn {
             recv_missing: 0,
             sends: (0..send_depth).map(|_| None).collect(),
             send_free: (0..send_depth).rev().collect(),
+            last_send_ns: 0,
         }
     }
 }
@@ -762,6 +770,7 @@ impl RdmaTransport {
             return Err(RingError::NotConnected { peer: to });
         }
         conn.sends[usize::from(send_index)] = Some((buf, SendUse::RingWrite));
+        conn.last_send_ns = self.now_ns;
         Ok(())
     }
 
@@ -1106,6 +1115,7 @@ impl RdmaTransport {
             return Err((buf, ffi::last_errno()));
         }
         conn.sends[usize::from(index)] = Some((buf, what));
+        conn.last_send_ns = self.now_ns;
         Ok(())
     }
 
@@ -1182,6 +1192,7 @@ impl RdmaTransport {
         let conn = &mut self.conns[slot];
         conn.phase = Phase::Up;
         conn.peer = Some(peer);
+        conn.last_send_ns = self.now_ns;
         self.opening -= 1;
         self.stats.peers_up += 1;
         tracing::info!(peer, "rdma peer up");
@@ -1204,6 +1215,21 @@ impl RdmaTransport {
                 }
             };
             self.close(slot, reason);
+        }
+        // Idle connections probe their peer, so a dead one fails here (retry exceeded) and is
+        // redialed rather than waited on.
+        let keepalive_ns = self.cfg.keepalive_ms * 1_000_000;
+        for slot in 0..self.conns.len() {
+            let conn = &self.conns[slot];
+            if keepalive_ns == 0
+                || conn.phase != Phase::Up
+                || self.now_ns < conn.last_send_ns.saturating_add(keepalive_ns)
+            {
+                continue;
+            }
+            if let Some(peer) = conn.peer {
+                self.send_control(slot, FrameKind::Ping, peer, &[]);
+            }
         }
         // Receives that could not be re-posted for want of a slab.
         for slot in 0..self.conns.len() {
