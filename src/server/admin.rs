@@ -131,12 +131,12 @@ pub fn status_json(s: &StatusSnapshot) -> serde_json::Value {
         "pending_reads": s.pending_reads,
         "watches": s.watches,
         "ring": {
-            "frames_written": s.counters.ring_frames_written,
-            "frames_delivered": s.counters.ring_frames_delivered,
-            "fallbacks": s.counters.ring_fallbacks,
-            "grants_issued": s.counters.ring_grants_issued,
-            "grants_accepted": s.counters.ring_grants_accepted,
-            "frames_rejected": s.counters.ring_frames_rejected,
+            "frames_written": s.counters.ring.frames_written,
+            "frames_delivered": s.counters.ring.frames_delivered,
+            "fallbacks": s.counters.ring.fallbacks,
+            "grants_issued": s.counters.ring.grants_issued,
+            "grants_accepted": s.counters.ring.grants_accepted,
+            "frames_rejected": s.counters.ring.frames_rejected,
         },
     })
 }

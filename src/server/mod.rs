@@ -81,15 +81,25 @@ pub struct Counters {
     /// Consensus messages not sent (no slab, not connected, queue full): Raft retries them.
     pub peer_sends_dropped: u64,
     pub leases_expired: u64,
-    /// One-sided ring (`rdma.ring_slots > 0`): Append frames written into followers' rings,
-    /// taken from this node's ring and stepped, sent by SEND although granted, grants issued
-    /// and accepted.
-    pub ring_frames_written: u64,
-    pub ring_frames_delivered: u64,
-    pub ring_fallbacks: u64,
-    pub ring_grants_issued: u64,
-    pub ring_grants_accepted: u64,
-    pub ring_frames_rejected: u64,
+    /// One-sided ring (`rdma.ring_slots > 0`; all zero without it).
+    pub ring: RingCounters,
+}
+
+/// Counters of the ring path, for `/status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RingCounters {
+    /// Append frames this node (as leader) wrote into followers' rings.
+    pub frames_written: u64,
+    /// Append frames this node (as follower) took from its ring and stepped.
+    pub frames_delivered: u64,
+    /// Grants this node issued.
+    pub grants_issued: u64,
+    /// Grants this node (as leader) accepted.
+    pub grants_accepted: u64,
+    /// Append frames that fell back to SEND although the follower had granted this term.
+    pub fallbacks: u64,
+    /// Ring slots whose frame failed validation (cluster, sender, checksum, length): dropped.
+    pub frames_rejected: u64,
 }
 
 /// Smallest and largest pool slab for peer frames. A slab holds the largest peer frame; the

@@ -1622,14 +1622,7 @@ impl NodeLoop {
             .collect();
         #[cfg(feature = "rdma")]
         if let Some(ring) = &self.ring {
-            let r = ring.counters;
-            let k = &mut self.desk.counters;
-            k.ring_frames_written = r.frames_written;
-            k.ring_frames_delivered = r.frames_delivered;
-            k.ring_fallbacks = r.fallbacks;
-            k.ring_grants_issued = r.grants_issued;
-            k.ring_grants_accepted = r.grants_accepted;
-            k.ring_frames_rejected = r.frames_rejected;
+            self.desk.counters.ring = ring.counters;
         }
         let snapshot = StatusSnapshot {
             transport: self.transport.name(),

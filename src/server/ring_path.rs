@@ -28,26 +28,10 @@ use crate::transport::{Buf, Remote, Transport};
 use crate::wire::{FrameBuilder, FrameKind, FrameRules, HeaderFields, HEADER_LEN};
 
 use super::peer_transport::PeerTransport;
+use super::RingCounters;
 
 /// Ring appends handed to the node per poll (more wait in the transport's bounded queue).
 const APPENDS_PER_POLL: usize = 256;
-
-/// Counters of the ring path, for `/status`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RingCounters {
-    /// Append frames this node (as leader) wrote into followers' rings.
-    pub frames_written: u64,
-    /// Append frames this node (as follower) took from its ring and stepped.
-    pub frames_delivered: u64,
-    /// Grants this node issued.
-    pub grants_issued: u64,
-    /// Grants this node (as leader) accepted.
-    pub grants_accepted: u64,
-    /// Append frames that fell back to SEND although the follower had granted this term.
-    pub fallbacks: u64,
-    /// Ring slots whose frame failed validation (cluster, sender, checksum, length): dropped.
-    pub frames_rejected: u64,
-}
 
 /// The ring path's state on one node.
 pub(super) struct RingPath {
