@@ -7,19 +7,10 @@
 use std::path::Path;
 use std::process::Command;
 
-const SYSFS: &str = "/sys/class/infiniband";
-
 /// The RDMA devices this machine has.
 fn devices() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(SYSFS)
-        .map(|dir| {
-            dir.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
+    use aurora::transport::rdma::device;
+    device::list(&device::default_sysfs())
 }
 
 /// A port nothing listens on now (node 1 binds its admin port before opening the transport).

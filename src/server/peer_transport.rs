@@ -267,14 +267,7 @@ fn device_by_address(
 ) -> Result<crate::transport::rdma::device::DeviceChoice, String> {
     use crate::transport::rdma::device;
 
-    let mut names: Vec<String> = std::fs::read_dir(sysfs)
-        .map(|dir| {
-            dir.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
+    let names = device::list(sysfs);
     if names.is_empty() {
         // The transport's own error: no device, and how to get one.
         return device::choose(sysfs, None, gid_index).map_err(|e| e.to_string());

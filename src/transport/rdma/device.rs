@@ -66,12 +66,8 @@ struct Gid {
     ipv4: Option<Ipv4Addr>,
 }
 
-/// Chooses device and GID under `sysfs` (normally [`SYSFS_INFINIBAND`]; tests pass a fixture tree).
-pub fn choose(
-    sysfs: &Path,
-    device: Option<&str>,
-    gid_index: Option<u32>,
-) -> Result<DeviceChoice, DeviceError> {
+/// The RDMA device names under `sysfs`, sorted (none when it does not exist).
+pub fn list(sysfs: &Path) -> Vec<String> {
     let mut devices: Vec<String> = std::fs::read_dir(sysfs)
         .map(|dir| {
             dir.filter_map(|e| e.ok())
@@ -80,6 +76,16 @@ pub fn choose(
         })
         .unwrap_or_default();
     devices.sort();
+    devices
+}
+
+/// Chooses device and GID under `sysfs` (normally [`SYSFS_INFINIBAND`]; tests pass a fixture tree).
+pub fn choose(
+    sysfs: &Path,
+    device: Option<&str>,
+    gid_index: Option<u32>,
+) -> Result<DeviceChoice, DeviceError> {
+    let devices = list(sysfs);
     let Some(first) = devices.first() else {
         return Err(DeviceError::NoDevice {
             sysfs: sysfs.display().to_string(),
