@@ -91,14 +91,7 @@ impl Snapshotter {
             .expect("encoding into a Vec cannot fail");
         let data: Arc<[u8]> = bytes.into();
         let encode_ns = clock_ns().saturating_sub(start_ns);
-        let mut membership = Vec::with_capacity(meta.membership.encoded_len());
-        meta.membership.encode(&mut membership);
-        let position = LogPosition {
-            index: meta.index,
-            term: meta.term,
-        };
-        self.store
-            .begin_save(position, membership, Cursor::new(Arc::clone(&data)))?;
+        self.begin_save(&meta, &data)?;
         self.taken_index = meta.index;
         let len_bytes = data.len() as u64;
         self.saving = Some(HeldSnapshot { meta, data });
@@ -138,6 +131,15 @@ impl Snapshotter {
             // Its outcome no longer matters: the installed snapshot is newer.
             let _ = self.store.wait();
         }
+        self.begin_save(&meta, &data)?;
+        let durable = self.store.wait().expect("a save was just started")?;
+        self.taken_index = meta.index;
+        self.held = Some(HeldSnapshot { meta, data });
+        Ok(durable)
+    }
+
+    /// Starts writing `data`, the snapshot at `meta`, off the loop.
+    fn begin_save(&mut self, meta: &SnapshotMeta, data: &Arc<[u8]>) -> Result<(), SnapshotError> {
         let mut membership = Vec::with_capacity(meta.membership.encoded_len());
         meta.membership.encode(&mut membership);
         let position = LogPosition {
@@ -145,10 +147,6 @@ impl Snapshotter {
             term: meta.term,
         };
         self.store
-            .begin_save(position, membership, Cursor::new(Arc::clone(&data)))?;
-        let durable = self.store.wait().expect("a save was just started")?;
-        self.taken_index = meta.index;
-        self.held = Some(HeldSnapshot { meta, data });
-        Ok(durable)
+            .begin_save(position, membership, Cursor::new(Arc::clone(data)))
     }
 }
