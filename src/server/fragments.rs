@@ -48,25 +48,23 @@ pub(super) enum FragmentError {
     Invalid(WireError),
 }
 
-/// Cuts `frame` into pieces whose payloads hold at most `piece_bytes`, calling `emit(header,
-/// piece)` for each in order; stops at the first `Err` and returns it.
+/// Cuts `frame` into pieces whose payloads hold at most `piece_bytes`, calling `emit(number,
+/// header, piece)` for each in order; stops at the first `Err` and returns it, else the count.
 pub(super) fn split<E>(
     frame: &[u8],
     piece_bytes: usize,
-    mut emit: impl FnMut([u8; PIECE_HEADER_BYTES], &[u8]) -> Result<(), E>,
+    mut emit: impl FnMut(usize, [u8; PIECE_HEADER_BYTES], &[u8]) -> Result<(), E>,
 ) -> Result<usize, E> {
     assert!(piece_bytes > 0, "a piece carries at least one byte");
     let total = u32::try_from(frame.len()).expect("peer frames are far below 4 GiB");
-    let mut pieces = 0;
     for (i, piece) in frame.chunks(piece_bytes).enumerate() {
         let offset = u32::try_from(i * piece_bytes).expect("offset < total");
         let mut header = [0u8; PIECE_HEADER_BYTES];
         header[..4].copy_from_slice(&total.to_le_bytes());
         header[4..].copy_from_slice(&offset.to_le_bytes());
-        emit(header, piece)?;
-        pieces += 1;
+        emit(i, header, piece)?;
     }
-    Ok(pieces)
+    Ok(frame.len().div_ceil(piece_bytes))
 }
 
 /// Why a frame could not be sent in pieces (the pieces before the failure are out: the receiver
@@ -92,7 +90,7 @@ pub(super) fn send_in_pieces<T: Transport>(
         ..*fields
     };
     let piece_bytes = transport.buffers().slab_bytes() - HEADER_LEN - PIECE_HEADER_BYTES;
-    split(frame, piece_bytes, |header, piece| {
+    split(frame, piece_bytes, |number, header, piece| {
         let mut buf = transport
             .buffers()
             .take()
@@ -106,11 +104,10 @@ pub(super) fn send_in_pieces<T: Transport>(
             .finish(PIECE_HEADER_BYTES + piece.len())
             .expect("the piece was cut to fit the slab");
         buf.set_len(len);
-        let offset = u32::from_le_bytes(header[4..].try_into().expect("4 bytes")) as usize;
         transport
             .send(Remote::Peer(to), buf)
             .map_err(|e| PieceSendError::Refused {
-                piece: offset / piece_bytes,
+                piece: number,
                 kind: e.kind,
             })
     })
@@ -290,7 +287,7 @@ mod tests {
 
     fn pieces(frame: &[u8], piece_bytes: usize) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
-        split::<()>(frame, piece_bytes, |h, p| {
+        split::<()>(frame, piece_bytes, |_, h, p| {
             out.push([&h[..], p].concat());
             Ok(())
         })
